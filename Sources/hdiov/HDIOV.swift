@@ -1,0 +1,13 @@
+import ArgumentParser
+
+@main
+struct HDIOV: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hdiov",
+        abstract: "Generate, build, load and manage HD-IOV mediated devices.",
+        discussion: "The device contract is docs/hdiov-device.md.",
+        subcommands: [
+            // One line per command group; each lives in its own file.
+        ]
+    )
+}
