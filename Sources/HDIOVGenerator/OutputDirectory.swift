@@ -1,0 +1,56 @@
+import Foundation
+
+/// Writes generated files into a directory, and compares a directory with them.
+public enum OutputDirectory {
+    /// A file that differs between what was generated and what is on disk.
+    public struct Drift: Equatable, Sendable {
+        public enum Kind: String, Sendable { case missing, changed, extra }
+        public var path: String
+        public var kind: Kind
+    }
+
+    /// Files in `directory` that the generator owns: everything it would write, plus
+    /// any other regular file that is not a build product.
+    static func ownedFiles(in directory: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let buildProducts = [".o", ".ko", ".mod", ".mod.c", ".cmd", ".order", ".symvers", ".a"]
+        return names.filter { name in
+            !name.hasPrefix(".") && !buildProducts.contains(where: { name.hasSuffix($0) })
+        }
+    }
+
+    public static func drift(of files: [GeneratedFile], in directory: String) -> [Drift] {
+        var result: [Drift] = []
+        let wanted = Set(files.map(\.path))
+        for file in files {
+            let path = (directory as NSString).appendingPathComponent(file.path)
+            guard let onDisk = try? String(contentsOfFile: path, encoding: .utf8) else {
+                result.append(Drift(path: file.path, kind: .missing))
+                continue
+            }
+            if onDisk != file.contents { result.append(Drift(path: file.path, kind: .changed)) }
+        }
+        for name in ownedFiles(in: directory).sorted() where !wanted.contains(name) {
+            result.append(Drift(path: name, kind: .extra))
+        }
+        return result
+    }
+
+    /// Write `files` into `directory` (created if needed). Each file is written to a
+    /// temporary name and renamed over the old one, so no file is ever half written;
+    /// files the generator does not produce are left alone.
+    public static func write(_ files: [GeneratedFile], to directory: String) throws {
+        let fm = FileManager.default
+        let dir = URL(fileURLWithPath: directory)
+        do {
+            try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+            for file in files {
+                let target = dir.appendingPathComponent(file.path)
+                if (try? String(contentsOf: target, encoding: .utf8)) == file.contents { continue }
+                try Data(file.contents.utf8).write(to: target, options: .atomic)
+            }
+        } catch {
+            throw GeneratorError(description: "\(directory): could not write the module sources (\(error.localizedDescription))")
+        }
+    }
+}
