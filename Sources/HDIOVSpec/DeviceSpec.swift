@@ -153,7 +153,7 @@ extension DeviceSpec {
         let qps: String
         switch type.queuePairs {
         case .fixed(let n): qps = "queue_pairs=\(n)"
-        case .flex(let d): qps = "queue_pairs=1-\(maxQpsPerVdev) (default \(d))"
+        case .flex: qps = "queue_pairs=1-\(maxQpsPerVdev)"
         }
         let ops = type.ops.map(\.rawValue).joined(separator: ",")
         return "\(qps), max_ring=\(maxRing), ops=\(ops)"

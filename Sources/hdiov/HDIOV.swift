@@ -8,6 +8,9 @@ struct HDIOV: ParsableCommand {
         discussion: "The device contract is docs/hdiov-device.md.",
         subcommands: [
             // One line per command group; each lives in its own file.
+            GenerateCommand.self,
+            BuildCommand.self,
+            VMCommand.self,
         ]
     )
 }

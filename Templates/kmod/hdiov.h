@@ -20,7 +20,6 @@
 #include <linux/mdev.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
-#include <linux/version.h>
 #include <linux/vfio.h>
 
 #include "hdiov_spec.h"
@@ -173,7 +172,7 @@ static inline struct hdiov_parent *to_hdiov_parent(struct mdev_type *mtype)
 
 static inline void hdiov_eventfd_signal(struct eventfd_ctx *ctx)
 {
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+#ifdef HDIOV_HAVE_EVENTFD_SIGNAL1
 	eventfd_signal(ctx);
 #else
 	eventfd_signal(ctx, 1);

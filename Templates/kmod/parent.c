@@ -81,7 +81,7 @@ ATTRIBUTE_GROUPS(hdiov_parent);
 
 static struct class hdiov_class = {
 	.name = KBUILD_MODNAME,
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 4, 0)
+#ifndef HDIOV_HAVE_CLASS_NO_OWNER
 	.owner = THIS_MODULE,
 #endif
 	.dev_groups = hdiov_parent_groups,

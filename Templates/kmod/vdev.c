@@ -146,7 +146,7 @@ static void hdiov_vdev_release(struct vfio_device *vdev)
 
 	hdiov_vdev_put_resources(v);
 	mutex_destroy(&v->lock);
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+#ifndef HDIOV_HAVE_CORE_FREE
 	vfio_free_device(vdev);
 #endif
 }
@@ -470,7 +470,7 @@ static int hdiov_region_info(struct hdiov_vdev *v, struct vfio_region_info *info
 	return ret;
 }
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0)
+#ifdef HDIOV_HAVE_REGION_INFO_CAPS
 static int hdiov_vdev_region_info_caps(struct vfio_device *vdev,
 				       struct vfio_region_info *info,
 				       struct vfio_info_cap *caps)
@@ -692,7 +692,7 @@ static long hdiov_vdev_ioctl(struct vfio_device *vdev, unsigned int cmd,
 	switch (cmd) {
 	case VFIO_DEVICE_GET_INFO:
 		return hdiov_ioctl_device_info(v, arg);
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 19, 0)
+#ifndef HDIOV_HAVE_REGION_INFO_CAPS
 	case VFIO_DEVICE_GET_REGION_INFO:
 		return hdiov_ioctl_region_info(v, arg);
 #endif
@@ -714,12 +714,12 @@ static const struct vfio_device_ops hdiov_vfio_ops = {
 	.name = KBUILD_MODNAME,
 	.init = hdiov_vdev_init,
 	.release = hdiov_vdev_release,
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+#ifdef HDIOV_HAVE_IOMMUFD_OPS
 	.bind_iommufd = vfio_iommufd_emulated_bind,
 	.unbind_iommufd = vfio_iommufd_emulated_unbind,
 	.attach_ioas = vfio_iommufd_emulated_attach_ioas,
 #endif
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+#ifdef HDIOV_HAVE_DETACH_IOAS
 	.detach_ioas = vfio_iommufd_emulated_detach_ioas,
 #endif
 	.open_device = hdiov_vdev_open,
@@ -727,7 +727,7 @@ static const struct vfio_device_ops hdiov_vfio_ops = {
 	.read = hdiov_vdev_read,
 	.write = hdiov_vdev_write,
 	.ioctl = hdiov_vdev_ioctl,
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0)
+#ifdef HDIOV_HAVE_REGION_INFO_CAPS
 	.get_region_info_caps = hdiov_vdev_region_info_caps,
 #endif
 	.mmap = hdiov_vdev_mmap,

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import HDIOVKernelBuild
+import HDIOVMachine
+import HDIOVSpec
+
+extension KernelChoice: ExpressibleByArgument {}
+
+struct BuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build the kernel module (kmod/) against a kernel's headers.",
+        discussion: """
+            Builds with W=1 and fails on any compiler or modpost warning. By default the \
+            running kernel's headers are used; --kernel 6.1|6.12 fetches Debian's headers \
+            into the cache (never installing a kernel), --kdir names any build directory.
+            """
+    )
+
+    @Option(help: "Debian kernel to build for: 6.1 or 6.12.")
+    var kernel: KernelChoice?
+
+    @Option(help: "Kernel build directory (make -C).")
+    var kdir: String?
+
+    @Option(help: "Module sources (default: kmod/ of this checkout).")
+    var source: String?
+
+    @Option(help: "Device spec the sources come from, for the module name (default: specs/default.yaml).")
+    var spec: String?
+
+    @Flag(help: "Also run sparse (C=2) and fail on its findings.")
+    var sparse = false
+
+    @Flag(help: "Also run checkpatch.pl --strict over the sources and fail on its findings.")
+    var checkpatch = false
+
+    @Flag(help: "Print only the module's path.")
+    var quiet = false
+
+    func run() throws {
+        let paths = ProjectPaths()
+        let result = try buildModule(
+            paths: paths, kernel: kernel, kdir: kdir, source: source ?? paths.kmod,
+            spec: spec ?? paths.defaultSpec, sparse: sparse, quiet: quiet)
+        var failed = !result.findings.isEmpty
+        for finding in result.findings { printError(finding) }
+        if checkpatch {
+            let tool = try Checkpatch.fromLinuxSource(
+                cacheDirectory: KernelCache.defaultRoot(environment: ProcessInfo.processInfo.environment) + "/checkpatch")
+            let src = source ?? paths.kmod
+            let files = try FileManager.default.contentsOfDirectory(atPath: src)
+                .filter { $0.hasSuffix(".c") || $0.hasSuffix(".h") }.sorted()
+                .map { (src as NSString).appendingPathComponent($0) }
+            let findings = try tool.check(files: files)
+            for finding in findings { printError(finding) }
+            if !quiet { printError("checkpatch --strict: \(findings.count) findings in \(files.count) files") }
+            failed = failed || !findings.isEmpty
+        }
+        if failed {
+            printError("build: findings above; the module must build without warnings")
+            throw ExitCode(1)
+        }
+        print(result.module)
+    }
+}
+
+/// Resolve the kernel build directory and build the module there.
+func buildModule(
+    paths: ProjectPaths, kernel: KernelChoice?, kdir: String?, source: String, spec: String,
+    sparse: Bool, quiet: Bool
+) throws -> Kbuild.Result {
+    let directory: String
+    if let kdir {
+        directory = kdir
+    } else if let kernel {
+        let cache = KernelCache(progress: { line in
+            if !quiet { printError("hdiov build: \(line)") }
+        })
+        directory = try cache.prepare(kernel).headersDir
+    } else {
+        var uts = utsname()
+        uname(&uts)
+        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        directory = "/lib/modules/\(release)/build"
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw ValidationError("no headers for the running kernel \(release) at \(directory); use --kernel 6.1|6.12 or --kdir DIR")
+        }
+    }
+    let module: String
+    do {
+        module = try SpecParser.load(path: spec).module
+    } catch {
+        printError(error.description)
+        throw ExitCode(65)
+    }
+    let kbuild = Kbuild(kernelDirectory: directory)
+    let release = kbuild.release ?? "unknown"
+    if !quiet { printError("hdiov build: \(module).ko for \(release) (\(directory))") }
+    return try kbuild.build(
+        source: source, buildDirectory: paths.moduleBuild(release: release), moduleName: module, sparse: sparse)
+}

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * HD-IOV mediated device: module entry points.
+ *
+ * The module registers its mdev driver, then its parents; each parent
+ * offers the spec's mdev types. Exit undoes this in reverse order; removing
+ * the parents removes their VDEVs, waiting for open ones to be closed.
+ */
+#include <linux/module.h>
+
+#include "hdiov.h"
+
+static int __init hdiov_init(void)
+{
+	int ret;
+
+	ret = mdev_register_driver(&hdiov_mdev_driver);
+	if (ret)
+		return ret;
+	ret = hdiov_parents_create();
+	if (ret) {
+		mdev_unregister_driver(&hdiov_mdev_driver);
+		return ret;
+	}
+	return 0;
+}
+
+static void __exit hdiov_exit(void)
+{
+	hdiov_parents_destroy();
+	mdev_unregister_driver(&hdiov_mdev_driver);
+}
+
+module_init(hdiov_init);
+module_exit(hdiov_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION(HDIOV_SPEC_DESCRIPTION);
+MODULE_VERSION(HDIOV_SPEC_MODULE_VERSION);
+MODULE_SOFTDEP("pre: vfio_iommu_type1");
