@@ -1,0 +1,39 @@
+import Foundation
+
+/// Where the mdev tree is. Every sysfs and config path is built here and nowhere else;
+/// tests and `--sysfs-root` replace `root` with a mock tree.
+public struct SysfsEnvironment: Sendable, Equatable {
+    /// "/" on a real system; a directory holding `sys/…` for a mock tree.
+    public let root: String
+
+    public init(root: String = "/") {
+        self.root = root
+    }
+
+    private func path(_ components: String...) -> String {
+        var url = URL(fileURLWithPath: root)
+        for c in components { url.appendPathComponent(c) }
+        return url.path
+    }
+
+    /// /sys/class/mdev_bus: one link per registered parent.
+    public var parentBase: String { path("sys", "class", "mdev_bus") }
+    /// /sys/bus/mdev/devices: one link per mdev.
+    public var deviceBase: String { path("sys", "bus", "mdev", "devices") }
+    /// /sys/module: loaded modules.
+    public var moduleBase: String { path("sys", "module") }
+    /// /dev/vfio: group device nodes.
+    public var vfioDevBase: String { path("dev", "vfio") }
+
+    public func parent(_ name: String) -> String { path("sys", "class", "mdev_bus", name) }
+    public func parentTypes(_ parent: String) -> String { path("sys", "class", "mdev_bus", parent, "mdev_supported_types") }
+    public func type(_ parent: String, _ type: String) -> String {
+        path("sys", "class", "mdev_bus", parent, "mdev_supported_types", type)
+    }
+    public func device(_ uuid: String) -> String { path("sys", "bus", "mdev", "devices", uuid.lowercased()) }
+    /// The VDEV's attribute group (`hdiov/` for the default module name).
+    public func deviceGroup(_ uuid: String, module: String) -> String {
+        path("sys", "bus", "mdev", "devices", uuid.lowercased(), module)
+    }
+    public func vfioGroupNode(_ group: String) -> String { path("dev", "vfio", group) }
+}
