@@ -1,1 +1,41 @@
-print("hdiov-ktest")
+// hdiov-ktest: the real-kernel suite. Runs as root inside the embedded machine
+// (`hdiov vm run -- .build/debug/hdiov-ktest --module …`), loads the module and
+// checks it against the contract, with every expected value derived from the spec.
+import Foundation
+import HDIOVSpec
+
+var modulePath: String?
+var specPath: String?
+var label = ""
+var withQemu = true
+var withMdevctl = true
+var args = CommandLine.arguments.dropFirst()
+while let arg = args.popFirst() {
+    switch arg {
+    case "--module": modulePath = args.popFirst()
+    case "--spec": specPath = args.popFirst()
+    case "--label": label = args.popFirst() ?? ""
+    case "--no-qemu": withQemu = false
+    case "--no-mdevctl": withMdevctl = false
+    default:
+        FileHandle.standardError.write(Data("usage: hdiov-ktest --module M.ko --spec S.yaml [--label L] [--no-qemu] [--no-mdevctl]\n".utf8))
+        exit(2)
+    }
+}
+guard let modulePath, let specPath else {
+    FileHandle.standardError.write(Data("hdiov-ktest: --module and --spec are required\n".utf8))
+    exit(2)
+}
+let spec: DeviceSpec
+do {
+    spec = try SpecParser.load(path: specPath)
+} catch {
+    FileHandle.standardError.write(Data("\(error)\n".utf8))
+    exit(65)
+}
+
+let harness = Harness(prefix: label.isEmpty ? "" : "[\(label)] ")
+let suite = KernelSuite(spec: spec, module: modulePath, harness: harness, withQemu: withQemu, withMdevctl: withMdevctl)
+suite.run()
+print(harness.summary())
+exit(harness.failed == 0 ? 0 : 1)
