@@ -144,8 +144,9 @@ struct VFIOChecks {
             try odev.setEventfds(.req, fds: [efd])
             let done = DispatchSemaphore(value: 0)
             let removeError = LockedBox<Error?>(nil)
+            let removePath = suite.env.device(other) + "/remove"
             Thread.detachNewThread {
-                do { try suite.remove(other) } catch { removeError.value = error }
+                do { try SysfsFile.write(removePath, "1") } catch { removeError.value = error }
                 done.signal()
             }
             var pfd = pollfd(fd: efd, events: Int16(POLLIN), revents: 0)
@@ -161,7 +162,7 @@ struct VFIOChecks {
     }
 }
 
-final class LockedBox<T>: @unchecked Sendable {
+final class LockedBox<T: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var _value: T
     init(_ value: T) { _value = value }
