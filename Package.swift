@@ -35,5 +35,6 @@ let package = Package(
         .executableTarget(name: "hdiov-ktest", dependencies: ["HDIOVSpec", "HDIOVSysfs"]),
         .testTarget(name: "HDIOVSpecTests", dependencies: ["HDIOVSpec"]),
         .testTarget(name: "HDIOVGeneratorTests", dependencies: ["HDIOVGenerator", "HDIOVSpec"]),
+        .testTarget(name: "HDIOVMachineTests", dependencies: ["HDIOVMachine"]),
     ]
 )
