@@ -27,14 +27,22 @@ let package = Package(
         .target(name: "HDIOVMachine", dependencies: []),
         // Where things are in sysfs, and reading/writing the mdev tree.
         .target(name: "HDIOVSysfs", dependencies: ["HDIOVSpec"]),
+        // A mock kernel: the module's sysfs tree as real files, and its answers to writes.
+        .target(name: "HDIOVMock", dependencies: ["HDIOVSpec", "HDIOVSysfs"]),
         .executableTarget(name: "hdiov", dependencies: [
-            "HDIOVSpec", "HDIOVGenerator", "HDIOVKernelBuild", "HDIOVMachine", "HDIOVSysfs",
+            "HDIOVSpec", "HDIOVGenerator", "HDIOVKernelBuild", "HDIOVMachine", "HDIOVSysfs", "HDIOVMock",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Real-kernel test runner, run inside the embedded machine.
-        .executableTarget(name: "hdiov-ktest", dependencies: ["HDIOVSpec", "HDIOVSysfs"]),
-        .testTarget(name: "HDIOVSpecTests", dependencies: ["HDIOVSpec"]),
+        .executableTarget(name: "hdiov-ktest", dependencies: ["HDIOVSpec", "HDIOVSysfs", "HDIOVVFIO", "CHDIOVShim"]),
+        // VFIO client: open a VDEV, its regions, interrupts and doorbells.
+        .target(name: "CHDIOVShim"),
+        .target(name: "HDIOVVFIO", dependencies: ["CHDIOVShim"]),
+        .testTarget(name: "HDIOVSpecTests", dependencies: ["HDIOVSpec"], exclude: ["Fixtures"]),
         .testTarget(name: "HDIOVGeneratorTests", dependencies: ["HDIOVGenerator", "HDIOVSpec"]),
+        .testTarget(name: "HDIOVSysfsTests", dependencies: ["HDIOVSysfs", "HDIOVMock", "HDIOVSpec"]),
+        // Runs the built `hdiov` binary against mock trees.
+        .testTarget(name: "HDIOVCLITests", dependencies: []),
         .testTarget(name: "HDIOVMachineTests", dependencies: ["HDIOVMachine"]),
     ]
 )
