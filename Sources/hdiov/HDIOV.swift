@@ -11,6 +11,14 @@ struct HDIOV: ParsableCommand {
             GenerateCommand.self,
             BuildCommand.self,
             VMCommand.self,
+            ParentsCommand.self,
+            TypesCommand.self,
+            ListCommand.self,
+            CreateCommand.self,
+            RemoveCommand.self,
+            ModifyCommand.self,
+            QemuArgsCommand.self,
+            MockCommand.self,
         ]
     )
 }

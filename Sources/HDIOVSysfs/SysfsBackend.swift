@@ -1,0 +1,28 @@
+import Foundation
+
+/// What the device manager needs from sysfs: read and write single attributes, list a
+/// directory, test for a path, and name a symlink's target. The real tree goes through
+/// `SysfsFile`; the mock kernel (HDIOVMock) implements the same five operations over a
+/// directory tree and applies writes the way the module would, so one manager runs on both.
+public protocol SysfsBackend: Sendable {
+    /// The attribute's contents without the trailing newline.
+    func read(_ path: String) throws(SysfsError) -> String
+    /// One write of `value` (plus a newline, as `echo` does); the kernel's errno on refusal.
+    func write(_ path: String, _ value: String) throws(SysfsError)
+    /// Names in a directory, sorted; empty when it does not exist.
+    func list(_ path: String) -> [String]
+    func exists(_ path: String) -> Bool
+    /// The last component of a symlink's target (`iommu_group` → "12"), nil when not a link.
+    func linkName(_ path: String) -> String?
+}
+
+/// The live tree under `/` (or whatever root the environment names), through `SysfsFile`.
+public struct RealSysfs: SysfsBackend {
+    public init() {}
+
+    public func read(_ path: String) throws(SysfsError) -> String { try SysfsFile.read(path) }
+    public func write(_ path: String, _ value: String) throws(SysfsError) { try SysfsFile.write(path, value) }
+    public func list(_ path: String) -> [String] { SysfsFile.list(path) }
+    public func exists(_ path: String) -> Bool { SysfsFile.exists(path) }
+    public func linkName(_ path: String) -> String? { SysfsFile.linkName(path) }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import HDIOVMock
+import HDIOVSpec
+import HDIOVSysfs
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the device commands look: the sysfs root (a mock tree is recognised by its
+/// marker and driven through the mock kernel) and the spec that names the module.
+struct DeviceManagerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Directory holding sys/ and dev/: / for the running kernel, or a tree made by `hdiov mock init`.",
+        valueName: "dir"))
+    var sysfsRoot: String = "/"
+
+    @Option(help: ArgumentHelp(
+        "Device spec, for the module name (default: specs/default.yaml of this checkout; a mock tree knows its own).",
+        valueName: "file"))
+    var spec: String?
+
+    /// The manager for this root: through the mock kernel when the root is a mock tree.
+    func manager() throws -> DeviceManager {
+        let backend = MockKernel.backend(forRoot: sysfsRoot)
+        let module: String
+        if let spec {
+            module = try loadDeviceSpec(spec).module
+        } else if let mock = backend as? MockKernel {
+            do {
+                module = try mock.module()
+            } catch {
+                printError("hdiov: \(error.description)")
+                throw ExitCode(1)
+            }
+        } else {
+            module = try loadDeviceSpec(ProjectPaths().defaultSpec).module
+        }
+        return DeviceManager(environment: SysfsEnvironment(root: sysfsRoot), module: module, backend: backend)
+    }
+}
+
+/// Parse and validate a spec; a bad spec prints its diagnostics and exits 65 (EX_DATAERR).
+func loadDeviceSpec(_ path: String) throws -> DeviceSpec {
+    do {
+        return try SpecParser.load(path: path)
+    } catch {
+        printError(error.description)
+        throw ExitCode(65)
+    }
+}
+
+/// Run a manager operation; a `ManagerError` prints its explanation and exits 2 for a
+/// usage error, 1 when the operation failed (docs/cli-exit-codes.md).
+@discardableResult
+func managed<T>(_ body: () throws(ManagerError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        printError("hdiov: " + error.description)
+        throw ExitCode(error.kind == .usage ? 2 : 1)
+    }
+}
+
+/// Left-aligned columns, two spaces apart, the last one unpadded.
+func table(_ header: [String], _ rows: [[String]]) -> String {
+    let all = [header] + rows
+    var widths = [Int](repeating: 0, count: header.count)
+    for row in all { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    return all.map { row in
+        row.enumerated().map { i, cell in
+            i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+        }.joined(separator: "  ")
+    }.joined(separator: "\n")
+}
+
+/// A note for a person at a terminal (nothing when stdout is a pipe or file).
+func noteIfInteractive(_ text: String) {
+    if isatty(STDOUT_FILENO) != 0 { printError(text) }
+}
