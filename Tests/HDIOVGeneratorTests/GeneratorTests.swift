@@ -1,1 +1,79 @@
+import Foundation
 import Testing
+@testable import HDIOVGenerator
+import HDIOVSpec
+
+/// The checkout's top directory, from this file's path.
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+func render(_ specFile: String) throws -> [GeneratedFile] {
+    let spec = try SpecParser.load(path: "\(repoRoot)/specs/\(specFile)")
+    let templates = try TemplateDirectory.load("\(repoRoot)/Templates/kmod")
+    return try Generator.render(spec: spec, specName: specFile, templates: templates)
+}
+
+@Test func committedModuleMatchesTheDefaultSpec() throws {
+    let files = try render("default.yaml")
+    let drift = OutputDirectory.drift(of: files, in: "\(repoRoot)/kmod")
+    #expect(drift.isEmpty, "kmod/ has drifted: \(drift.map { "\($0.path) \($0.kind.rawValue)" }); run `hdiov generate`")
+}
+
+@Test func driftIsReportedPerFile() throws {
+    let files = try render("default.yaml")
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hdiov-drift-\(UUID())").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try OutputDirectory.write(files, to: dir)
+    #expect(OutputDirectory.drift(of: files, in: dir).isEmpty)
+    try "changed".write(toFile: dir + "/vdev.c", atomically: true, encoding: .utf8)
+    try FileManager.default.removeItem(atPath: dir + "/Kbuild")
+    try "stray".write(toFile: dir + "/stray.c", atomically: true, encoding: .utf8)
+    let drift = OutputDirectory.drift(of: files, in: dir)
+    #expect(drift.contains(.init(path: "vdev.c", kind: .changed)))
+    #expect(drift.contains(.init(path: "Kbuild", kind: .missing)))
+    #expect(drift.contains(.init(path: "stray.c", kind: .extra)))
+}
+
+@Test(arguments: ["default.yaml", "qat-4xxx.yaml", "e810.yaml"])
+func everySpecRendersItsTypesAndConstants(specFile: String) throws {
+    let spec = try SpecParser.load(path: "\(repoRoot)/specs/\(specFile)")
+    let files = try render(specFile)
+    let byPath = Dictionary(uniqueKeysWithValues: files.map { ($0.path, $0.contents) })
+    let header = try #require(byPath["hdiov_spec.h"])
+    #expect(header.contains("#define HDIOV_NR_PARENTS\t\(spec.pfs)\n"))
+    #expect(header.contains("#define HDIOV_POOL_QPS\t\t\(spec.queuePairs)\n"))
+    #expect(header.contains("#define HDIOV_NR_TYPES\t\t\(spec.types.count)\n"))
+    let table = try #require(byPath["spec.c"])
+    for t in spec.types {
+        #expect(table.contains(".id = \"\(t.id)\","))
+        #expect(table.contains(".description = \"\(spec.typeDescription(t))\","))
+    }
+    #expect(table.components(separatedBy: ".flex = ").count - 1 == spec.types.count)
+    let kbuild = try #require(byPath["Kbuild"])
+    #expect(kbuild.contains("obj-m := \(spec.module).o\n"))
+    #expect(!files.contains { $0.path.hasSuffix(".mustache") })
+    #expect(!files.contains { $0.contents.contains("{{") })
+}
+
+@Test func aTemplateNamingAnUnknownValueIsRefusedBeforeRendering() throws {
+    let spec = try SpecParser.load(path: "\(repoRoot)/specs/default.yaml")
+    let bad = TemplateSource(path: "x.h.mustache", text: "#define A {{pfs}}\n{{#types}}{{id}} {{colour}}{{/types}} {{nope}}\n")
+    #expect(throws: GeneratorError.self) {
+        try Generator.render(spec: spec, specName: "default.yaml", templates: [bad])
+    }
+    let context = TemplateContext(spec: spec, specName: "default.yaml")
+    #expect(context.missingNames(in: bad) == ["types.colour", "nope"])
+}
+
+@Test func cStringsAreEscaped() {
+    #expect(TemplateContext.cString("a\"b\\c\nd") == "a\\\"b\\\\c\\nd")
+    #expect(TemplateContext.hex(UInt16(0x1234), digits: 4) == "0x1234")
+    #expect(TemplateContext.hex(UInt32(0x0b4000), digits: 6) == "0x0b4000")
+}
+
+@Test func nonTemplateFilesAreCopiedVerbatim() throws {
+    let spec = try SpecParser.load(path: "\(repoRoot)/specs/default.yaml")
+    let plain = TemplateSource(path: "a.c", text: "int x = {{not_a_tag}};\n")
+    let out = try Generator.render(spec: spec, specName: "s", templates: [plain])
+    #expect(out == [GeneratedFile(path: "a.c", contents: plain.text)])
+}
