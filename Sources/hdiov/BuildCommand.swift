@@ -29,6 +29,9 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Device spec the sources come from, for the module name (default: specs/default.yaml).")
     var spec: String?
 
+    @Option(help: "Where to build (default: .build/kmod/<kernel release> of this checkout).")
+    var buildDir: String?
+
     @Flag(help: "Also run sparse (C=2) and fail on its findings.")
     var sparse = false
 
@@ -42,7 +45,7 @@ struct BuildCommand: ParsableCommand {
         let paths = ProjectPaths()
         let result = try buildModule(
             paths: paths, kernel: kernel, kdir: kdir, source: source ?? paths.kmod,
-            spec: spec ?? paths.defaultSpec, sparse: sparse, quiet: quiet)
+            spec: spec ?? paths.defaultSpec, buildDir: buildDir, sparse: sparse, quiet: quiet)
         var failed = !result.findings.isEmpty
         for finding in result.findings { printError(finding) }
         if checkpatch {
@@ -68,7 +71,7 @@ struct BuildCommand: ParsableCommand {
 /// Resolve the kernel build directory and build the module there.
 func buildModule(
     paths: ProjectPaths, kernel: KernelChoice?, kdir: String?, source: String, spec: String,
-    sparse: Bool, quiet: Bool
+    buildDir: String? = nil, sparse: Bool, quiet: Bool
 ) throws -> Kbuild.Result {
     let directory: String
     if let kdir {
@@ -98,5 +101,6 @@ func buildModule(
     let release = kbuild.release ?? "unknown"
     if !quiet { printError("hdiov build: \(module).ko for \(release) (\(directory))") }
     return try kbuild.build(
-        source: source, buildDirectory: paths.moduleBuild(release: release), moduleName: module, sparse: sparse)
+        source: source, buildDirectory: buildDir ?? paths.moduleBuild(release: release), moduleName: module,
+        sparse: sparse)
 }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what hdiov needs on a Debian 12 machine (idempotent; run as root).
+# Kernel images and the 6.12 headers are NOT installed here: `hdiov vm` and
+# `hdiov build --kernel` fetch them with apt-get download into a cache.
+set -euo pipefail
+packages=(
+  qemu-system-x86 busybox-static kmod cpio xz-utils udev
+  libkmod-dev libudev-dev mdevctl
+  linux-source-6.1 sparse libelf-dev pahole bc make gcc perl
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present" >&2
+fi

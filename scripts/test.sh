@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Every test: swift test (against the mock), the static checks of the generated
+# module (drift, W=1, sparse, checkpatch) and the real-kernel suite in the
+# embedded machine on Debian's 6.1 and 6.12 kernels. Ends with `N passed, N failed`.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+log=$(mktemp -d /tmp/hdiov-test.XXXXXX)
+passed=0
+failed=0
+
+result() { # name status
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi
+}
+
+echo "== swift build"
+if ! swift build --build-tests >"$log/build.log" 2>&1; then
+  cat "$log/build.log"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+hdiov=$top/.build/debug/hdiov
+
+echo "== swift test"
+swift test --skip-build --xunit-output "$log/xunit.xml" 2>&1 | tee "$log/swift-test.log" | grep -E '^(✘|✔ Test run|Test Suite .* (passed|failed)|error:)' || true
+for x in "$log"/xunit*.xml; do
+  [ -f "$x" ] || continue
+  t=$(grep -o '<testsuite [^>]*' "$x" | grep -o ' tests="[0-9]*"' | grep -o '[0-9]*' | paste -sd+ | bc)
+  f=$(grep -o '<testsuite [^>]*' "$x" | grep -o ' failures="[0-9]*"' | grep -o '[0-9]*' | paste -sd+ | bc)
+  e=$(grep -o '<testsuite [^>]*' "$x" | grep -o ' errors="[0-9]*"' | grep -o '[0-9]*' | paste -sd+ | bc)
+  t=${t:-0}; f=${f:-0}; e=${e:-0}
+  passed=$((passed + t - f - e))
+  failed=$((failed + f + e))
+done
+echo "swift test so far: $passed passed, $failed failed"
+
+echo "== static checks"
+"$hdiov" generate --check >"$log/drift.log" 2>&1; result "kmod/ matches specs/default.yaml (generate --check)" $?
+for k in 6.1 6.12; do
+  "$hdiov" build --kernel "$k" --sparse --quiet >"$log/build-$k.log" 2>&1
+  result "module builds for $k with W=1 and sparse, no findings" $?
+  [ "$failed" -eq 0 ] || cat "$log/build-$k.log"
+done
+"$hdiov" build --kernel 6.1 --checkpatch --quiet >"$log/checkpatch.log" 2>&1
+result "checkpatch.pl --strict clean" $?
+for s in specs/*.yaml; do
+  out=$log/gen-$(basename "$s" .yaml)
+  if "$hdiov" generate --spec "$s" --out "$out" >/dev/null 2>&1 &&
+     "$hdiov" build --kernel 6.12 --source "$out" --spec "$s" --build-dir "$out.build" --quiet >"$log/build-$(basename "$s").log" 2>&1; then
+    result "$(basename "$s") generates a module that builds (6.12)" 0
+  else
+    cat "$log/build-$(basename "$s").log" 2>/dev/null
+    result "$(basename "$s") generates a module that builds (6.12)" 1
+  fi
+done
+
+echo "== real kernels (embedded machine)"
+for k in 6.1 6.12; do
+  ko=$("$hdiov" build --kernel "$k" --quiet 2>"$log/ko-$k.log")
+  if [ -z "$ko" ]; then cat "$log/ko-$k.log"; result "build for $k" 1; continue; fi
+  "$hdiov" vm run --kernel "$k" --quiet -- "$top/.build/debug/hdiov-ktest" \
+    --module "$ko" --spec "$top/specs/default.yaml" --label "$k" >"$log/ktest-$k.log" 2>&1
+  status=$?
+  grep -E '^(ok|FAIL) ' "$log/ktest-$k.log"
+  p=$(grep -c '^ok ' "$log/ktest-$k.log")
+  f=$(grep -c '^FAIL ' "$log/ktest-$k.log")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+    tail -30 "$log/ktest-$k.log"
+    result "kernel suite on $k ran to the end" 1
+  fi
+done
+
+echo "logs: $log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
