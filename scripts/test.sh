@@ -13,6 +13,8 @@ result() { # name status
   if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "ok   $1"; else failed=$((failed + 1)); echo "FAIL $1"; fi
 }
 
+bash scripts/setup.sh
+
 echo "== swift build"
 if ! swift build --build-tests >"$log/build.log" 2>&1; then
   cat "$log/build.log"
