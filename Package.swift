@@ -29,8 +29,13 @@ let package = Package(
         .target(name: "HDIOVSysfs", dependencies: ["HDIOVSpec"]),
         // A mock kernel: the module's sysfs tree as real files, and its answers to writes.
         .target(name: "HDIOVMock", dependencies: ["HDIOVSpec", "HDIOVSysfs"]),
+        // libkmod and libudev, for loading the module and following its uevents.
+        .systemLibrary(name: "CKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
+        // Inserting and removing the module (with its dependencies) through libkmod.
+        .target(name: "HDIOVModules", dependencies: ["CKmod"]),
         .executableTarget(name: "hdiov", dependencies: [
             "HDIOVSpec", "HDIOVGenerator", "HDIOVKernelBuild", "HDIOVMachine", "HDIOVSysfs", "HDIOVMock",
+            "HDIOVModules",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Real-kernel test runner, run inside the embedded machine.

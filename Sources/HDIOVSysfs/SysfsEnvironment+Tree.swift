@@ -54,6 +54,12 @@ extension SysfsEnvironment {
     public func iommuGroup(_ group: String) -> String { rooted(["sys", "kernel", "iommu_groups", group]) }
     /// /sys/module/<module>: present while the module is loaded.
     public func module(_ name: String) -> String { rooted(["sys", "module", name]) }
+    /// /sys/module/<module>/<attribute>: `initstate`, `refcnt`.
+    public func moduleAttribute(_ name: String, _ attribute: String) -> String { rooted(["sys", "module", name, attribute]) }
+    /// /sys/module/<module>/parameters: one file per parameter.
+    public func moduleParameters(_ name: String) -> String { rooted(["sys", "module", name, "parameters"]) }
+    /// /sys/module/<module>/holders: the modules using it.
+    public func moduleHolders(_ name: String) -> String { rooted(["sys", "module", name, "holders"]) }
     /// The path QEMU's `sysfsdev=` takes for a device: /sys/bus/mdev/devices/<uuid>.
     public func qemuSysfsdev(_ uuid: String) -> String { device(uuid) }
 }

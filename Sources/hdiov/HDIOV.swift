@@ -19,6 +19,9 @@ struct HDIOV: ParsableCommand {
             ModifyCommand.self,
             QemuArgsCommand.self,
             MockCommand.self,
+            LoadCommand.self,
+            UnloadCommand.self,
+            StatusCommand.self,
         ]
     )
 }

@@ -1,0 +1,2 @@
+/* libkmod, for HDIOVModules (load/unload/status). */
+#include <libkmod.h>

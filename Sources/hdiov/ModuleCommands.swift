@@ -1,0 +1,201 @@
+import ArgumentParser
+import Foundation
+import HDIOVMock
+import HDIOVModules
+import HDIOVSysfs
+
+/// The modules the HD-IOV module needs, loaded by name through libkmod first.
+let moduleDependencies = ["vfio", "vfio_iommu_type1", "mdev"]
+
+struct LoadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Load the module with its dependencies (vfio, vfio_iommu_type1, mdev) through libkmod.",
+        discussion: """
+            The dependencies are resolved by name in the running kernel's modules.dep, as \
+            modprobe does; then the module's .ko is inserted with the parameters given. The \
+            default .ko is the one `hdiov build` wrote for the running kernel (or for \
+            --kernel-release R).
+            """)
+
+    @Option(help: ArgumentHelp("The module file (default: `hdiov build`'s .ko for the running kernel).", valueName: "path.ko"))
+    var module: String?
+
+    @Option(help: ArgumentHelp("Use the build for this kernel release instead of `uname -r`.", valueName: "release"))
+    var kernelRelease: String?
+
+    @Option(help: ArgumentHelp("Device spec, for the module name (default: specs/default.yaml).", valueName: "file"))
+    var spec: String?
+
+    @Argument(help: ArgumentHelp("Module parameters.", valueName: "param=value"))
+    var parameters: [String] = []
+
+    func validate() throws {
+        for p in parameters where !p.contains("=") || p.hasPrefix("=") {
+            throw ValidationError("module parameters take the form NAME=VALUE, got '\(p)'")
+        }
+    }
+
+    func run() throws {
+        let name = try loadDeviceSpec(spec ?? ProjectPaths().defaultSpec).module
+        let path = try module ?? defaultModulePath(name: name, release: kernelRelease ?? KernelModules.runningRelease())
+        try moduleOperation { () throws(ModuleError) in
+            try KernelModules.requireFile(path)
+            let kmod = try KernelModules()
+            try kmod.probe(moduleDependencies)
+            try kmod.insert(path: path, parameters: parameters)
+        }
+        print("loaded \(name) from \(path)")
+    }
+}
+
+/// The .ko `hdiov build` wrote for `release`: `.build/kmod/<release>/<name>.ko`, else the
+/// newest build for the same major.minor (Debian's 6.1.0-N-amd64 headers are 6.1.x).
+func defaultModulePath(name: String, release: String) throws -> String {
+    let paths = ProjectPaths()
+    let exact = (paths.moduleBuild(release: release) as NSString).appendingPathComponent("\(name).ko")
+    let fm = FileManager.default
+    if fm.fileExists(atPath: exact) { return exact }
+    let base = (paths.moduleBuild(release: "x") as NSString).deletingLastPathComponent
+    let series = release.split(separator: ".").prefix(2).joined(separator: ".") + "."
+    let candidates = ((try? fm.contentsOfDirectory(atPath: base)) ?? [])
+        .filter { $0.hasPrefix(series) }
+        .map { (base as NSString).appendingPathComponent("\($0)/\(name).ko") }
+        .filter { fm.fileExists(atPath: $0) }
+    let modified = { (p: String) in ((try? fm.attributesOfItem(atPath: p))?[.modificationDate] as? Date) ?? .distantPast }
+    if let newest = candidates.max(by: { modified($0) < modified($1) }) { return newest }
+    printError("""
+        hdiov: no \(name).ko built for kernel \(release)
+          looked for \(exact) and \(base)/\(series)*/\(name).ko: ENOENT (No such file or directory)
+          next: build it (`hdiov build`, or `hdiov build --kernel 6.1|6.12`), or name the .ko with --module
+        """)
+    throw ExitCode(1)
+}
+
+/// Run a libkmod operation; a `ModuleError` prints its explanation and exits 1.
+func moduleOperation(_ body: () throws(ModuleError) -> Void) throws {
+    do {
+        try body()
+    } catch {
+        printError("hdiov: " + error.description)
+        throw ExitCode(1)
+    }
+}
+
+struct UnloadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unload",
+        abstract: "Unload the module; refuses while VDEVs exist (--force removes them first).")
+
+    @Flag(help: "Remove every VDEV first.")
+    var force = false
+
+    @OptionGroup var target: DeviceManagerOptions
+
+    func run() throws {
+        let manager = try target.manager()
+        let devices = try managed { () throws(ManagerError) in try manager.list() }
+        if !devices.isEmpty {
+            if !force {
+                printError("""
+                    hdiov: cannot unload \(manager.module): \(devices.count == 1 ? "1 device exists" : "\(devices.count) devices exist")
+                    \(devices.map { "  \($0.uuid) (\($0.type) on \($0.parent))" }.joined(separator: "\n"))
+                      next: remove them (`hdiov remove UUID`), or unload with --force to remove them first
+                    """)
+                throw ExitCode(1)
+            }
+            for d in devices {
+                try managed { () throws(ManagerError) in try manager.remove(uuid: d.uuid) }
+                printError("hdiov: removed \(d.uuid)")
+            }
+        }
+        if manager.backend is MockKernel {
+            printError("""
+                hdiov: cannot unload \(manager.module) from the mock tree \(target.sysfsRoot)
+                  a mock kernel has no module to remove (it stays registered)
+                  next: `hdiov mock init --force \(target.sysfsRoot)` rebuilds it
+                """)
+            throw ExitCode(1)
+        }
+        try moduleOperation { () throws(ModuleError) in try KernelModules().remove(name: manager.module) }
+        print("unloaded \(manager.module)")
+    }
+}
+
+/// What `hdiov status --json` prints (docs/cli-json.md).
+struct ModuleStatus: Encodable {
+    struct ParentStatus: Encodable {
+        var name: String
+        var qp_total: Int
+        var qp_free: Int
+        var vdev_count: Int
+        var vdev_max: Int
+    }
+
+    var version = 1
+    var module: String
+    var state: String
+    var refcount: Int?
+    var holders: [String]
+    var parameters: [String: String]
+    var parents: [ParentStatus]
+    var devices: Int
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show the module: loaded or not, its refcount, parameters and parents.")
+
+    @Flag(help: "Print JSON (docs/cli-json.md).")
+    var json = false
+
+    @OptionGroup var target: DeviceManagerOptions
+
+    func run() throws {
+        let manager = try target.manager()
+        let env = manager.environment
+        let backend = manager.backend
+        let name = manager.module
+        let state: String
+        if !backend.exists(env.module(name)) {
+            state = ModuleState.absent.rawValue
+        } else if let s = try? backend.read(env.moduleAttribute(name, "initstate")) {
+            state = s
+        } else {
+            state = ModuleState.builtin.rawValue
+        }
+        let refcount = (try? backend.read(env.moduleAttribute(name, "refcnt"))).flatMap { Int($0) }
+        var parameters: [String: String] = [:]
+        for p in backend.list(env.moduleParameters(name)) {
+            parameters[p] = (try? backend.read((env.moduleParameters(name) as NSString).appendingPathComponent(p))) ?? "?"
+        }
+        let parents = (try? manager.parents()) ?? []
+        let devices = (try? manager.list())?.count ?? 0
+        let status = ModuleStatus(
+            module: name, state: state, refcount: refcount, holders: backend.list(env.moduleHolders(name)),
+            parameters: parameters,
+            parents: parents.map { .init(name: $0.name, qp_total: $0.qpTotal, qp_free: $0.qpFree, vdev_count: $0.vdevCount, vdev_max: $0.vdevMax) },
+            devices: devices)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(status), as: UTF8.self))
+            return
+        }
+        print("module \(name): \(state)" + (refcount.map { ", refcount \($0)" } ?? "")
+              + (status.holders.isEmpty ? "" : ", used by " + status.holders.joined(separator: ", ")))
+        if state == ModuleState.absent.rawValue {
+            print("  \(env.module(name)) does not exist; `hdiov load` loads it")
+            return
+        }
+        print("parameters: " + (parameters.isEmpty ? "none" : parameters.keys.sorted().map { "\($0)=\(parameters[$0]!)" }.joined(separator: " ")))
+        if parents.isEmpty {
+            print("parents: none registered")
+        } else {
+            print(table(["PARENT", "QP_TOTAL", "QP_FREE", "VDEVS", "VDEV_MAX"],
+                        parents.map { [$0.name, "\($0.qpTotal)", "\($0.qpFree)", "\($0.vdevCount)", "\($0.vdevMax)"] }))
+        }
+        print("devices: \(devices)")
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// `hdiov unload` and `hdiov status` against a mock tree (loading needs a real kernel:
+/// the kernel suite and `hdiov vm run` cover that).
+@Suite("hdiov unload/status against a mock tree")
+struct ModuleCommandTests {
+    func mockTree() throws -> TemporaryDirectory {
+        let dir = TemporaryDirectory()
+        let r = try hdiov(["mock", "init", dir.path])
+        #expect(r.status == 0, "mock init: \(r.stderr)")
+        return dir
+    }
+
+    @Test("unload refuses while devices exist and names them; --force removes them first")
+    func unloadRefusal() throws {
+        let dir = try mockTree()
+        let a = try hdiov(["create", "--sysfs-root", dir.path, "--parent", "hdiov0", "--type", "4qp"])
+        let b = try hdiov(["create", "--sysfs-root", dir.path, "--parent", "hdiov1", "--type", "flex", "--qps", "3"])
+        let ua = a.stdout.trimmingCharacters(in: .newlines), ub = b.stdout.trimmingCharacters(in: .newlines)
+        let r = try hdiov(["unload", "--sysfs-root", dir.path])
+        #expect(r.status == 1)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.contains("hdiov: cannot unload hdiov: 2 devices exist"), "\(r.stderr)")
+        #expect(r.stderr.contains("\(ua) (hdiov-4qp on hdiov0)"))
+        #expect(r.stderr.contains("\(ub) (hdiov-flex on hdiov1)"))
+        #expect(r.stderr.contains("--force"))
+
+        let f = try hdiov(["unload", "--force", "--sysfs-root", dir.path])
+        // The devices go; a mock tree itself cannot be unloaded, and says so.
+        #expect(f.status == 1)
+        #expect(f.stderr.contains("removed \(ua)") && f.stderr.contains("removed \(ub)"), "\(f.stderr)")
+        #expect(f.stderr.contains("mock tree"))
+        let list = try hdiov(["list", "--sysfs-root", dir.path])
+        #expect(list.stdout.isEmpty)
+    }
+
+    @Test("status --json shows the state, parameters and parents")
+    func statusJSON() throws {
+        let dir = try mockTree()
+        _ = try hdiov(["create", "--sysfs-root", dir.path, "--parent", "hdiov0", "--type", "4qp"])
+        let r = try hdiov(["status", "--json", "--sysfs-root", dir.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(json["version"] as? Int == 1)
+        #expect(json["module"] as? String == "hdiov")
+        #expect(json["state"] as? String == "live")
+        #expect(json["devices"] as? Int == 1)
+        let parents = try #require(json["parents"] as? [[String: Any]])
+        #expect(parents.map { $0["name"] as? String } == ["hdiov0", "hdiov1"])
+        #expect(parents[0]["vdev_count"] as? Int == 1)
+        #expect(parents[0]["qp_free"] as? Int == (parents[0]["qp_total"] as? Int ?? 0) - 4)
+
+        let text = try hdiov(["status", "--sysfs-root", dir.path])
+        #expect(text.stdout.hasPrefix("module hdiov: live"))
+    }
+
+    @Test("load with a missing .ko names the path, the errno and what to do")
+    func loadMissing() throws {
+        let r = try hdiov(["load", "--module", "/nonexistent/hdiov.ko"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("/nonexistent/hdiov.ko: ENOENT (No such file or directory)"), "\(r.stderr)")
+        #expect(r.stderr.contains("next: "))
+    }
+}
