@@ -74,6 +74,25 @@ for k in 6.1 6.12; do
   fi
 done
 
+echo "== VFIO fuzzer (seeded; replay with HDIOV_FUZZ_SEED=<seed> HDIOV_FUZZ_OPS=<n>)"
+seed=${HDIOV_FUZZ_SEED:-20261125}
+ops=${HDIOV_FUZZ_OPS:-1000000}
+for k in 6.1 6.12; do
+  ko=$("$hdiov" build --kernel "$k" --quiet 2>/dev/null) || { result "build for $k (fuzz)" 1; continue; }
+  "$hdiov" vm run --kernel "$k" --quiet --timeout 1500 -- "$top/.build/debug/hdiov-ktest" \
+    --module "$ko" --spec "$top/specs/default.yaml" --label "$k" --fuzz "$ops" --seed "$seed" >"$log/fuzz-$k.log" 2>&1
+  status=$?
+  grep -E '^(ok|FAIL) |^  fuzz: (done|errnos)' "$log/fuzz-$k.log"
+  p=$(grep -c '^ok ' "$log/fuzz-$k.log")
+  f=$(grep -c '^FAIL ' "$log/fuzz-$k.log")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+    tail -30 "$log/fuzz-$k.log"
+    result "fuzzer on $k ran to the end" 1
+  fi
+done
+
 echo "logs: $log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

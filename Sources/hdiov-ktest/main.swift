@@ -9,6 +9,8 @@ var specPath: String?
 var label = ""
 var withQemu = true
 var withMdevctl = true
+var fuzzOperations: Int?
+var fuzzSeed: UInt64 = 1
 var args = CommandLine.arguments.dropFirst()
 while let arg = args.popFirst() {
     switch arg {
@@ -17,8 +19,10 @@ while let arg = args.popFirst() {
     case "--label": label = args.popFirst() ?? ""
     case "--no-qemu": withQemu = false
     case "--no-mdevctl": withMdevctl = false
+    case "--fuzz": fuzzOperations = args.popFirst().flatMap { Int($0) }
+    case "--seed": fuzzSeed = args.popFirst().flatMap { UInt64($0) } ?? 1
     default:
-        FileHandle.standardError.write(Data("usage: hdiov-ktest --module M.ko --spec S.yaml [--label L] [--no-qemu] [--no-mdevctl]\n".utf8))
+        FileHandle.standardError.write(Data("usage: hdiov-ktest --module M.ko --spec S.yaml [--label L] [--no-qemu] [--no-mdevctl] [--fuzz N --seed S]\n".utf8))
         exit(2)
     }
 }
@@ -36,6 +40,10 @@ do {
 
 let harness = Harness(prefix: label.isEmpty ? "" : "[\(label)] ")
 let suite = KernelSuite(spec: spec, module: modulePath, harness: harness, withQemu: withQemu, withMdevctl: withMdevctl)
-suite.run()
+if let fuzzOperations {
+    Fuzzer(suite: suite, seed: fuzzSeed, operations: fuzzOperations).run()
+} else {
+    suite.run()
+}
 print(harness.summary())
 exit(harness.failed == 0 ? 0 : 1)
