@@ -33,9 +33,12 @@ let package = Package(
         .systemLibrary(name: "CKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
         // Inserting and removing the module (with its dependencies) through libkmod.
         .target(name: "HDIOVModules", dependencies: ["CKmod"]),
+        .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
+        // uevents: a udev monitor on a real system, the mock kernel's event log on a mock tree.
+        .target(name: "HDIOVEvents", dependencies: ["CUdev", "HDIOVSysfs", "HDIOVMock"]),
         .executableTarget(name: "hdiov", dependencies: [
             "HDIOVSpec", "HDIOVGenerator", "HDIOVKernelBuild", "HDIOVMachine", "HDIOVSysfs", "HDIOVMock",
-            "HDIOVModules",
+            "HDIOVModules", "HDIOVEvents",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Real-kernel test runner, run inside the embedded machine.
@@ -45,7 +48,7 @@ let package = Package(
         .target(name: "HDIOVVFIO", dependencies: ["CHDIOVShim"]),
         .testTarget(name: "HDIOVSpecTests", dependencies: ["HDIOVSpec"], exclude: ["Fixtures"]),
         .testTarget(name: "HDIOVGeneratorTests", dependencies: ["HDIOVGenerator", "HDIOVSpec"]),
-        .testTarget(name: "HDIOVSysfsTests", dependencies: ["HDIOVSysfs", "HDIOVMock", "HDIOVSpec"]),
+        .testTarget(name: "HDIOVSysfsTests", dependencies: ["HDIOVSysfs", "HDIOVMock", "HDIOVSpec", "HDIOVEvents"]),
         // Runs the built `hdiov` binary against mock trees.
         .testTarget(name: "HDIOVCLITests", dependencies: []),
         .testTarget(name: "HDIOVMachineTests", dependencies: ["HDIOVMachine"]),

@@ -124,19 +124,29 @@ struct MockTree {
     }
 
     /// A sysfs attribute: `text` and the newline `sysfs_emit` ends it with (nil: no
-    /// contents, as for a write-only file), then the kernel's mode.
+    /// contents, as for a write-only file), then the kernel's mode. Written to a temporary
+    /// name and renamed over the old file, so a reader in another process (which takes no
+    /// lock) sees the old contents or the new ones, never an empty file.
     func file(_ path: String, _ text: String?, mode: mode_t) throws {
         let bytes = Array((text.map { $0 + "\n" } ?? "").utf8)
+        let tmp = path + ".hdiov-tmp"
         let flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW
-        var fd = open(path, flags, 0o600)
-        if fd < 0 && errno == EACCES && chmod(path, 0o600) == 0 {
-            fd = open(path, flags, 0o600)  // a 0444 or 0200 file, when not running as root
+        var fd = open(tmp, flags, 0o600)
+        if fd < 0 && errno == EACCES && chmod(tmp, 0o600) == 0 {
+            fd = open(tmp, flags, 0o600)  // a leftover 0444 or 0200 file, when not running as root
         }
-        guard fd >= 0 else { throw MockError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+        guard fd >= 0 else { throw MockError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
         let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard n == bytes.count else { throw MockError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        guard fchmod(fd, mode) == 0 else { throw MockError("cannot chmod \(path): \(String(cString: strerror(errno)))") }
+        guard n == bytes.count else {
+            close(fd)
+            throw MockError("cannot write \(tmp): \(String(cString: strerror(errno)))")
+        }
+        guard fchmod(fd, mode) == 0 else {
+            close(fd)
+            throw MockError("cannot chmod \(tmp): \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        guard rename(tmp, path) == 0 else { throw MockError("cannot rename \(tmp) to \(path): \(String(cString: strerror(errno)))") }
     }
 
     /// A relative symlink, as sysfs makes them (`../../devices/virtual/hdiov/hdiov0`).

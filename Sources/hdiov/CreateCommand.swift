@@ -1,4 +1,5 @@
 import ArgumentParser
+import HDIOVEvents
 import HDIOVSysfs
 
 struct CreateCommand: ParsableCommand {
@@ -26,12 +27,42 @@ struct CreateCommand: ParsableCommand {
     @Option(help: "Share of the engine, 1-100 (default 10).")
     var weight: Int?
 
+    @Flag(help: "Wait until the device's /dev/vfio/<group> node exists, as its udev event says.")
+    var wait = false
+
+    @Option(help: ArgumentHelp("How long --wait waits.", valueName: "seconds"))
+    var timeout: Double = 10
+
     @OptionGroup var target: DeviceManagerOptions
 
     func run() throws {
         let manager = try target.manager()
+        // Listen before creating, so the node's event cannot come before we listen.
+        var waiter: VFIONodeWaiter?
+        if wait {
+            do {
+                waiter = try VFIONodeWaiter(backend: manager.backend)
+            } catch {
+                printError("hdiov: cannot wait for the device's node: \(error.description)")
+                throw ExitCode(1)
+            }
+        }
         let device = try managed { () throws(ManagerError) in
             try manager.create(parent: parent, type: type, uuid: uuid, queuePairs: queuePairs, weight: weight)
+        }
+        if let waiter {
+            guard let group = device.iommuGroup, let node = device.vfioGroupNode else {
+                printError("hdiov: created \(device.uuid), but it has no iommu_group: there is no /dev/vfio node to wait for")
+                print(device.uuid)
+                throw ExitCode(1)
+            }
+            do {
+                try waiter.wait(uuid: device.uuid, group: group, node: node, timeout: timeout)
+            } catch {
+                printError("hdiov: created \(device.uuid), but: \(error.description)")
+                print(device.uuid)
+                throw ExitCode(1)
+            }
         }
         print(device.uuid)
     }

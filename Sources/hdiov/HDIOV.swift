@@ -22,6 +22,7 @@ struct HDIOV: ParsableCommand {
             LoadCommand.self,
             UnloadCommand.self,
             StatusCommand.self,
+            MonitorCommand.self,
         ]
     )
 }

@@ -63,3 +63,23 @@ struct ModuleCommandTests {
         #expect(r.stderr.contains("next: "))
     }
 }
+
+@Suite("hdiov monitor and create --wait against a mock tree")
+struct MonitorCommandTests {
+    @Test("monitor lists the existing devices, then follows the mock's event log")
+    func monitorMock() throws {
+        let dir = TemporaryDirectory()
+        #expect(try hdiov(["mock", "init", dir.path]).status == 0)
+        let first = try hdiov(["create", "--wait", "--sysfs-root", dir.path, "--parent", "hdiov0", "--type", "4qp"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let u = first.stdout.trimmingCharacters(in: .newlines)
+        let r = try hdiov(["monitor", "--json", "--sysfs-root", dir.path, "--timeout", "0.3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 1)
+        let e = try #require(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(e["action"] as? String == "exists")
+        #expect(e["source"] as? String == "existing")
+        #expect((e["devpath"] as? String)?.hasSuffix("/hdiov0/\(u)") == true)
+    }
+}

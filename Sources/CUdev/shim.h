@@ -1,0 +1,2 @@
+/* libudev, for HDIOVEvents (monitor, create --wait). */
+#include <libudev.h>
