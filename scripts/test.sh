@@ -56,42 +56,36 @@ for s in specs/*.yaml; do
   fi
 done
 
-echo "== real kernels (embedded machine)"
-for k in 6.1 6.12; do
-  ko=$("$hdiov" build --kernel "$k" --quiet 2>"$log/ko-$k.log")
-  if [ -z "$ko" ]; then cat "$log/ko-$k.log"; result "build for $k" 1; continue; fi
-  "$hdiov" vm run --kernel "$k" --quiet -- "$top/.build/debug/hdiov-ktest" \
-    --module "$ko" --spec "$top/specs/default.yaml" --label "$k" >"$log/ktest-$k.log" 2>&1
-  status=$?
-  grep -E '^(ok|FAIL) ' "$log/ktest-$k.log"
-  p=$(grep -c '^ok ' "$log/ktest-$k.log")
-  f=$(grep -c '^FAIL ' "$log/ktest-$k.log")
-  passed=$((passed + p))
-  failed=$((failed + f))
-  if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
-    tail -30 "$log/ktest-$k.log"
-    result "kernel suite on $k ran to the end" 1
-  fi
-done
+# Run hdiov-ktest in the embedded machine on each kernel and count its lines.
+guest_suite() { # name, then hdiov-ktest arguments
+  local name=$1 k ko status p f
+  shift
+  for k in 6.1 6.12; do
+    ko=$("$hdiov" build --kernel "$k" --quiet 2>"$log/ko-$name-$k.log")
+    if [ -z "$ko" ]; then cat "$log/ko-$name-$k.log"; result "$name: build for $k" 1; continue; fi
+    "$hdiov" vm run --kernel "$k" --quiet --timeout 1500 -- "$top/.build/debug/hdiov-ktest" \
+      --module "$ko" --spec "$top/specs/default.yaml" --label "$k" "$@" >"$log/$name-$k.log" 2>&1
+    status=$?
+    grep -E '^(ok|FAIL) |^  (fuzz: (done|errnos)|churn: )' "$log/$name-$k.log"
+    p=$(grep -c '^ok ' "$log/$name-$k.log")
+    f=$(grep -c '^FAIL ' "$log/$name-$k.log")
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+      tail -30 "$log/$name-$k.log"
+      result "$name on $k ran to the end" 1
+    fi
+  done
+}
+
+echo "== real kernels (embedded machine): the contract"
+guest_suite ktest
 
 echo "== VFIO fuzzer (seeded; replay with HDIOV_FUZZ_SEED=<seed> HDIOV_FUZZ_OPS=<n>)"
-seed=${HDIOV_FUZZ_SEED:-20261125}
-ops=${HDIOV_FUZZ_OPS:-1000000}
-for k in 6.1 6.12; do
-  ko=$("$hdiov" build --kernel "$k" --quiet 2>/dev/null) || { result "build for $k (fuzz)" 1; continue; }
-  "$hdiov" vm run --kernel "$k" --quiet --timeout 1500 -- "$top/.build/debug/hdiov-ktest" \
-    --module "$ko" --spec "$top/specs/default.yaml" --label "$k" --fuzz "$ops" --seed "$seed" >"$log/fuzz-$k.log" 2>&1
-  status=$?
-  grep -E '^(ok|FAIL) |^  fuzz: (done|errnos)' "$log/fuzz-$k.log"
-  p=$(grep -c '^ok ' "$log/fuzz-$k.log")
-  f=$(grep -c '^FAIL ' "$log/fuzz-$k.log")
-  passed=$((passed + p))
-  failed=$((failed + f))
-  if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
-    tail -30 "$log/fuzz-$k.log"
-    result "fuzzer on $k ran to the end" 1
-  fi
-done
+guest_suite fuzz --fuzz "${HDIOV_FUZZ_OPS:-1000000}" --seed "${HDIOV_FUZZ_SEED:-20261125}"
+
+echo "== churn: create/open/close/remove with 4 workers, then unload edges"
+guest_suite churn --churn "${HDIOV_CHURN_CYCLES:-10000}" --seed "${HDIOV_FUZZ_SEED:-20261125}"
 
 echo "logs: $log"
 echo "$passed passed, $failed failed"

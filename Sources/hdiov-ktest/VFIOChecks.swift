@@ -170,4 +170,10 @@ final class LockedBox<T: Sendable>: @unchecked Sendable {
         get { lock.lock(); defer { lock.unlock() }; return _value }
         set { lock.lock(); _value = newValue; lock.unlock() }
     }
+    /// Read-modify-write under the lock.
+    func mutate(_ body: (inout T) -> Void) {
+        lock.lock()
+        body(&_value)
+        lock.unlock()
+    }
 }

@@ -11,6 +11,7 @@ var withQemu = true
 var withMdevctl = true
 var fuzzOperations: Int?
 var fuzzSeed: UInt64 = 1
+var churnCycles: Int?
 var args = CommandLine.arguments.dropFirst()
 while let arg = args.popFirst() {
     switch arg {
@@ -20,9 +21,10 @@ while let arg = args.popFirst() {
     case "--no-qemu": withQemu = false
     case "--no-mdevctl": withMdevctl = false
     case "--fuzz": fuzzOperations = args.popFirst().flatMap { Int($0) }
+    case "--churn": churnCycles = args.popFirst().flatMap { Int($0) }
     case "--seed": fuzzSeed = args.popFirst().flatMap { UInt64($0) } ?? 1
     default:
-        FileHandle.standardError.write(Data("usage: hdiov-ktest --module M.ko --spec S.yaml [--label L] [--no-qemu] [--no-mdevctl] [--fuzz N --seed S]\n".utf8))
+        FileHandle.standardError.write(Data("usage: hdiov-ktest --module M.ko --spec S.yaml [--label L] [--no-qemu] [--no-mdevctl] [--fuzz N | --churn N] [--seed S]\n".utf8))
         exit(2)
     }
 }
@@ -40,7 +42,9 @@ do {
 
 let harness = Harness(prefix: label.isEmpty ? "" : "[\(label)] ")
 let suite = KernelSuite(spec: spec, module: modulePath, harness: harness, withQemu: withQemu, withMdevctl: withMdevctl)
-if let fuzzOperations {
+if let churnCycles {
+    ChurnChecks(suite: suite, cycles: churnCycles, workers: 4, seed: fuzzSeed).run()
+} else if let fuzzOperations {
     Fuzzer(suite: suite, seed: fuzzSeed, operations: fuzzOperations).run()
 } else {
     suite.run()
