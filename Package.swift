@@ -37,10 +37,12 @@ let package = Package(
         // uevents: a udev monitor on a real system, the mock kernel's event log on a mock tree.
         .target(name: "HDIOVEvents", dependencies: ["CUdev", "HDIOVSysfs", "HDIOVMock"]),
         .executableTarget(name: "hdiov", dependencies: [
-            "HDIOVSpec", "HDIOVGenerator", "HDIOVKernelBuild", "HDIOVMachine", "HDIOVSysfs", "HDIOVMock",
+            "HDIOVSpec", "HDIOVGenerator", "HDIOVKernelBuild", "HDIOVMachine", "HDIOVSysfs", "HDIOVBench", "HDIOVMock",
             "HDIOVModules", "HDIOVEvents",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Benchmarks measured in the embedded machine, and their report.
+        .target(name: "HDIOVBench", dependencies: ["HDIOVSysfs"]),
         // Real-kernel test runner, run inside the embedded machine.
         .executableTarget(name: "hdiov-ktest", dependencies: ["HDIOVSpec", "HDIOVSysfs", "HDIOVVFIO", "CHDIOVShim"]),
         // VFIO client: open a VDEV, its regions, interrupts and doorbells.

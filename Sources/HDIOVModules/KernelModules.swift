@@ -95,9 +95,10 @@ public final class KernelModules {
                 throw ModuleError("cannot look up module \(name)", errno: -r, reasons: [errnoText(-r)])
             }
             defer { kmod_module_unref(mod) }
-            if kmod_module_get_initstate(mod) == Int32(KMOD_MODULE_BUILTIN.rawValue) { continue }
+            if kmod_module_get_initstate(mod) == Int32(KMOD_MODULE_BUILTIN.rawValue) || Self.isBuiltin(name) { continue }
             let flags = Int32(KMOD_PROBE_IGNORE_COMMAND.rawValue)
-            let p = kmod_module_probe_insert_module(mod, UInt32(flags), nil, nil, nil, nil)
+            var p = kmod_module_probe_insert_module(mod, UInt32(flags), nil, nil, nil, nil)
+            if p < 0 { p = insertWithoutFailingSoftdeps(mod) }
             guard p >= 0 else {
                 var e = ModuleError("cannot load \(name), which the module needs", errno: -p,
                                     reasons: ["kmod_module_probe_insert_module(\(name)): \(errnoText(-p))"])
@@ -116,6 +117,50 @@ public final class KernelModules {
         }
     }
 
+    /// What modprobe does when a soft dependency fails (libcrc32c's `pre: crc32c` tries
+    /// crc32c-intel, which a CPU without SSE4.2 refuses): try the soft dependencies, ignore
+    /// their errors, then insert the hard dependencies and the module itself.
+    func insertWithoutFailingSoftdeps(_ mod: OpaquePointer) -> Int32 {
+        var pre: OpaquePointer?, post: OpaquePointer?
+        if kmod_module_get_softdeps(mod, &pre, &post) == 0 {
+            var e = pre
+            while let entry = e {
+                if let m = kmod_module_get_module(entry) {
+                    _ = kmod_module_probe_insert_module(m, 0, nil, nil, nil, nil)
+                    kmod_module_unref(m)
+                }
+                e = kmod_list_next(pre, entry)
+            }
+            kmod_module_unref_list(pre)
+            kmod_module_unref_list(post)
+        }
+        if let deps = kmod_module_get_dependencies(mod) {
+            var e: OpaquePointer? = deps
+            while let entry = e {
+                if let m = kmod_module_get_module(entry) {
+                    _ = kmod_module_probe_insert_module(m, 0, nil, nil, nil, nil)
+                    kmod_module_unref(m)
+                }
+                e = kmod_list_next(deps, entry)
+            }
+            kmod_module_unref_list(deps)
+        }
+        let r = kmod_module_insert_module(mod, 0, nil)
+        return r == -EEXIST ? 0 : r
+    }
+
+    /// Whether modules.builtin of the running kernel lists `name` (built-in modules
+    /// without parameters have no /sys/module entry, so initstate cannot tell).
+    static func isBuiltin(_ name: String) -> Bool {
+        guard let text = try? String(contentsOfFile: "/lib/modules/\(runningRelease())/modules.builtin", encoding: .utf8) else { return false }
+        let n = name.replacingOccurrences(of: "-", with: "_")
+        return text.split(separator: "\n").contains { line in
+            var base = String(line.split(separator: "/").last ?? "")
+            if base.hasSuffix(".ko") { base.removeLast(3) }
+            return base.replacingOccurrences(of: "-", with: "_") == n
+        }
+    }
+
     /// The module name a .ko declares (`hdiov`), nil when the file cannot be read.
     public func name(ofFile path: String) -> String? {
         var mod: OpaquePointer?
@@ -131,6 +176,25 @@ public final class KernelModules {
                               reasons: ["\(path): \(errnoText(ENOENT))"],
                               next: ["build it (`hdiov build`), or name the .ko with --module"])
         }
+    }
+
+    /// The modules a .ko says it needs (modinfo's `depends`, from the symbols it uses).
+    public func dependencies(ofFile path: String) -> [String] {
+        var mod: OpaquePointer?
+        guard kmod_module_new_from_path(ctx, path, &mod) == 0, let mod else { return [] }
+        defer { kmod_module_unref(mod) }
+        var list: OpaquePointer?
+        guard kmod_module_get_info(mod, &list) >= 0 else { return [] }
+        defer { kmod_module_info_free_list(list) }
+        var result: [String] = []
+        var entry = list
+        while let e = entry {
+            if let k = kmod_module_info_get_key(e), String(cString: k) == "depends", let v = kmod_module_info_get_value(e) {
+                result += String(cString: v).split(separator: ",").map(String.init).filter { !$0.isEmpty }
+            }
+            entry = kmod_list_next(list, e)
+        }
+        return result
     }
 
     /// Insert the .ko at `path` with `parameters` (`name=value` … as insmod takes them).

@@ -5,9 +5,20 @@ import Foundation
 public struct SysfsEnvironment: Sendable, Equatable {
     /// "/" on a real system; a directory holding `sys/…` for a mock tree.
     public let root: String
+    /// Where device definitions are kept; nil: `<root>/etc/hdiov/devices`
+    /// (/etc/hdiov/devices on a real system, inside the tree for a mock tree).
+    public let configOverride: String?
 
-    public init(root: String = "/") {
+    public init(root: String = "/", configDirectory: String? = nil) {
         self.root = root
+        self.configOverride = configDirectory
+    }
+
+    /// The definitions directory: `/etc/hdiov/devices` (under `root`), or the override.
+    public var configDirectory: String { configOverride ?? path("etc", "hdiov", "devices") }
+    /// One definition: `<config>/<uuid>.json`.
+    public func definition(_ uuid: String) -> String {
+        (configDirectory as NSString).appendingPathComponent(uuid.lowercased() + ".json")
     }
 
     private func path(_ components: String...) -> String {

@@ -21,6 +21,19 @@ struct DeviceManagerOptions: ParsableArguments {
         valueName: "file"))
     var spec: String?
 
+    @Option(help: ArgumentHelp(
+        "Where device definitions are kept (default: $HDIOV_CONFIG_DIR, else <sysfs-root>/etc/hdiov/devices).",
+        valueName: "dir"))
+    var configDir: String?
+
+    var environment: SysfsEnvironment {
+        let env = ProcessInfo.processInfo.environment["HDIOV_CONFIG_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        return SysfsEnvironment(root: sysfsRoot, configDirectory: configDir ?? env)
+    }
+
+    /// The definitions of this root.
+    func store() -> DefinitionStore { DefinitionStore(environment: environment) }
+
     /// The manager for this root: through the mock kernel when the root is a mock tree.
     func manager() throws -> DeviceManager {
         let backend = MockKernel.backend(forRoot: sysfsRoot)
@@ -37,7 +50,7 @@ struct DeviceManagerOptions: ParsableArguments {
         } else {
             module = try loadDeviceSpec(ProjectPaths().defaultSpec).module
         }
-        return DeviceManager(environment: SysfsEnvironment(root: sysfsRoot), module: module, backend: backend)
+        return DeviceManager(environment: environment, module: module, backend: backend)
     }
 }
 

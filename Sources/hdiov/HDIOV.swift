@@ -23,6 +23,13 @@ struct HDIOV: ParsableCommand {
             UnloadCommand.self,
             StatusCommand.self,
             MonitorCommand.self,
+            DefineCommand.self,
+            UndefineCommand.self,
+            StartCommand.self,
+            StopCommand.self,
+            ExportCommand.self,
+            AutostartCommand.self,
+            UdevRuleCommand.self,
         ]
     )
 }

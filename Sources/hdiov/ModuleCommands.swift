@@ -42,7 +42,9 @@ struct LoadCommand: ParsableCommand {
         try moduleOperation { () throws(ModuleError) in
             try KernelModules.requireFile(path)
             let kmod = try KernelModules()
-            try kmod.probe(moduleDependencies)
+            // The fixed three, then whatever else the .ko names (e.g. crc32c).
+            let deps = moduleDependencies + kmod.dependencies(ofFile: path).filter { !moduleDependencies.contains($0) }
+            try kmod.probe(deps)
             try kmod.insert(path: path, parameters: parameters)
         }
         print("loaded \(name) from \(path)")

@@ -83,3 +83,47 @@ struct MonitorCommandTests {
         #expect((e["devpath"] as? String)?.hasSuffix("/hdiov0/\(u)") == true)
     }
 }
+
+@Suite("hdiov define/start/stop/autostart/export against a mock tree")
+struct DefinitionCommandTests {
+    @Test("define auto + manual, autostart starts only auto, export/import round trip, stop, undefine")
+    func lifecycle() throws {
+        let dir = TemporaryDirectory()
+        #expect(try hdiov(["mock", "init", dir.path]).status == 0)
+        let root = ["--sysfs-root", dir.path]
+        let a = try hdiov(["define", "--parent", "hdiov1", "--type", "flex", "--qps", "6", "--weight", "30", "--start", "auto"] + root)
+        #expect(a.status == 0, "\(a.stderr)")
+        let ua = a.stdout.trimmingCharacters(in: .newlines)
+        #expect(FileManager.default.fileExists(atPath: "\(dir.path)/etc/hdiov/devices/\(ua).json"))
+        let m = try hdiov(["define", "--parent", "hdiov1", "--type", "4qp"] + root)
+        let um = m.stdout.trimmingCharacters(in: .newlines)
+        #expect(try hdiov(["define", "--parent", "hdiov1", "--type", "4qp", "--uuid", um] + root).status == 1)
+
+        let auto = try hdiov(["autostart", "hdiov1"] + root)
+        #expect(auto.status == 0, "\(auto.stderr)")
+        #expect(auto.stdout == ua + "\n")
+        let listed = try hdiov(["list", "--defined", "--json"] + root)
+        let defs = try #require((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any])?["definitions"] as? [[String: Any]])
+        #expect(defs.count == 2)
+        #expect(defs.first { $0["uuid"] as? String == ua }?["active"] as? Bool == true)
+        #expect(defs.first { $0["uuid"] as? String == um }?["active"] as? Bool == false)
+
+        let exported = try hdiov(["export", ua] + root)
+        #expect(exported.status == 0)
+        let file = dir.path + "/mdevctl-export.json"
+        try exported.stdout.write(toFile: file, atomically: true, encoding: .utf8)
+        let uuid2 = "11111111-2222-3333-4444-555555555555"
+        #expect(try hdiov(["define", "--parent", "hdiov0", "--from-mdevctl", file, "--uuid", uuid2] + root).status == 0)
+        #expect(try hdiov(["export", uuid2] + root).stdout == exported.stdout)
+
+        #expect(try hdiov(["stop", ua] + root).status == 0)
+        #expect(try hdiov(["start", ua] + root).stdout == ua + "\n")
+        #expect(try hdiov(["undefine", um] + root).status == 0)
+        let gone = try hdiov(["start", um] + root)
+        #expect(gone.status == 1 && gone.stderr.contains("no definition \(um)"))
+
+        let rule = try hdiov(["udev-rule"] + root)
+        #expect(rule.stdout.contains(#"ACTION=="change", SUBSYSTEM=="hdiov", ENV{MDEV_STATE}=="registered", RUN+=""#))
+        #expect(rule.stdout.contains(" autostart $kernel --sysfs-root \(dir.path)"))
+    }
+}
