@@ -73,6 +73,8 @@ static int hdiov_vdev_init(struct vfio_device *vdev)
 	int ret;
 
 	mutex_init(&v->lock);
+	init_waitqueue_head(&v->idle_wq);
+	INIT_LIST_HEAD(&v->engine_node);
 	v->parent = p;
 	v->type = &hdiov_type_descs[mdev->type - p->types];
 	v->weight = HDIOV_WEIGHT_DEFAULT;
@@ -234,6 +236,7 @@ static int hdiov_vdev_open(struct vfio_device *vdev)
 	hdiov_regs_reset(v);
 	v->open = true;
 	mutex_unlock(&v->lock);
+	hdiov_engine_attach(v);
 	return 0;
 }
 
@@ -241,6 +244,7 @@ static void hdiov_vdev_close(struct vfio_device *vdev)
 {
 	struct hdiov_vdev *v = to_hdiov_vdev(vdev);
 
+	hdiov_engine_detach(v);
 	mutex_lock(&v->lock);
 	hdiov_regs_reset(v);
 	hdiov_irqs_disable(v);
@@ -702,6 +706,7 @@ static long hdiov_vdev_ioctl(struct vfio_device *vdev, unsigned int cmd,
 		return hdiov_ioctl_set_irqs(v, arg);
 	case VFIO_DEVICE_RESET:
 		mutex_lock(&v->lock);
+		hdiov_engine_quiesce(v, -1);
 		hdiov_regs_reset(v);
 		mutex_unlock(&v->lock);
 		return 0;

@@ -59,8 +59,8 @@ struct KernelSuite {
         let flex = spec.types.first { $0.isFlex }
 
         harness.check("module loads") {
-            let deps = sh("modprobe vfio_iommu_type1 && modprobe mdev")
-            try expect(deps.status == 0, "modprobe vfio_iommu_type1 mdev: \(deps.output)")
+            let deps = sh("modprobe vfio_iommu_type1 && modprobe mdev && modprobe libcrc32c")
+            try expect(deps.status == 0, "modprobe vfio_iommu_type1 mdev libcrc32c: \(deps.output)")
             let r = sh("insmod \(module)")
             try expect(r.status == 0, "insmod \(module): \(r.output)")
         }
@@ -120,6 +120,7 @@ struct KernelSuite {
         }
         if let flex { flexChecks(flex, fixed: fixed) }
         VFIOChecks(suite: self, uuid: device, type: fixed).run()
+        DataPathChecks(suite: self, uuid: device, type: fixed).run()
         if withMdevctl { mdevctlChecks(device, fixed) }
         if withQemu { qemuChecks(device) }
         harness.check("remove returns queue pairs and PASID") {

@@ -14,21 +14,29 @@ static int __init hdiov_init(void)
 {
 	int ret;
 
-	ret = mdev_register_driver(&hdiov_mdev_driver);
+	ret = hdiov_engines_start();
 	if (ret)
 		return ret;
+	ret = mdev_register_driver(&hdiov_mdev_driver);
+	if (ret)
+		goto err_engines;
 	ret = hdiov_parents_create();
-	if (ret) {
-		mdev_unregister_driver(&hdiov_mdev_driver);
-		return ret;
-	}
+	if (ret)
+		goto err_driver;
 	return 0;
+
+err_driver:
+	mdev_unregister_driver(&hdiov_mdev_driver);
+err_engines:
+	hdiov_engines_stop();
+	return ret;
 }
 
 static void __exit hdiov_exit(void)
 {
 	hdiov_parents_destroy();
 	mdev_unregister_driver(&hdiov_mdev_driver);
+	hdiov_engines_stop();
 }
 
 module_init(hdiov_init);
@@ -37,4 +45,4 @@ module_exit(hdiov_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION(HDIOV_SPEC_DESCRIPTION);
 MODULE_VERSION(HDIOV_SPEC_MODULE_VERSION);
-MODULE_SOFTDEP("pre: vfio_iommu_type1");
+MODULE_SOFTDEP("pre: vfio_iommu_type1 libcrc32c");

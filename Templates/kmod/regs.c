@@ -7,7 +7,8 @@
  * registers of one QP block. Each entry names its offset, a read handler
  * and, when writable, a write handler; offsets with no entry read as zero
  * and ignore writes, and so do writes to entries without a write handler.
- * Called with hdiov_vdev.lock held.
+ * Called with hdiov_vdev.lock held. A reset (DEV_CTRL.RESET, QP_CTRL.RESET)
+ * first quiesces the engine, which drops and retakes the lock.
  */
 #include <linux/log2.h>
 #include <linux/string.h>
@@ -34,6 +35,10 @@ static void hdiov_qp_reset(struct hdiov_vdev *v, unsigned int i)
 	qp->sq_head = 0;
 	qp->cq_tail = 0;
 	qp->irq_coalesce = 0;
+	qp->idle = 0;
+	qp->irq_pending = 0;
+	qp->parked = false;
+	WRITE_ONCE(qp->abort, false);
 	memset(db, 0, HDIOV_DB_PAGE);
 }
 
@@ -89,15 +94,21 @@ static u32 reg_dev_ctrl(struct hdiov_vdev *v, struct hdiov_qp *qp)
 static void reg_dev_ctrl_write(struct hdiov_vdev *v, struct hdiov_qp *qp,
 			       u32 val)
 {
+	unsigned int i;
+
 	if (val & HDIOV_DEV_CTRL_RESET) {
+		hdiov_engine_quiesce(v, -1);
 		hdiov_regs_reset(v);
 		return;
 	}
 	v->dev_ctrl = val & HDIOV_DEV_CTRL_ENABLE;
-	if (v->dev_ctrl & HDIOV_DEV_CTRL_ENABLE)
+	if (v->dev_ctrl & HDIOV_DEV_CTRL_ENABLE) {
 		v->dev_status |= HDIOV_DEV_STATUS_ENABLED;
-	else
+		for (i = 0; i < v->nr_qps; i++)
+			hdiov_engine_kick(v, i);
+	} else {
 		v->dev_status &= ~HDIOV_DEV_STATUS_ENABLED;
+	}
 }
 
 static u32 reg_dev_status(struct hdiov_vdev *v, struct hdiov_qp *qp)
@@ -107,8 +118,10 @@ static u32 reg_dev_status(struct hdiov_vdev *v, struct hdiov_qp *qp)
 
 static void reg_kick_write(struct hdiov_vdev *v, struct hdiov_qp *qp, u32 val)
 {
-	if (val < v->nr_qps)
+	if (val < v->nr_qps) {
 		atomic64_inc(&v->stats.kicks);
+		hdiov_engine_kick(v, val);
+	}
 }
 
 static const struct hdiov_reg hdiov_dev_regs[] = {
@@ -202,14 +215,17 @@ static void reg_qp_ctrl_write(struct hdiov_vdev *v, struct hdiov_qp *qp,
 			      u32 val)
 {
 	if (val & HDIOV_QP_CTRL_RESET) {
+		hdiov_engine_quiesce(v, qp - v->qps);
 		hdiov_qp_reset(v, qp - v->qps);
 		return;
 	}
 	qp->ctrl = val & (HDIOV_QP_CTRL_ENABLE | HDIOV_QP_CTRL_IRQ_ENABLE);
-	if (qp_enabled(qp))
+	if (qp_enabled(qp)) {
 		qp->status |= HDIOV_QP_STATUS_ENABLED;
-	else
+		hdiov_engine_kick(v, qp - v->qps);
+	} else {
 		qp->status &= ~HDIOV_QP_STATUS_ENABLED;
+	}
 }
 
 static u32 reg_qp_status(struct hdiov_vdev *v, struct hdiov_qp *qp)
@@ -370,6 +386,8 @@ void hdiov_bar2_write(struct hdiov_vdev *v, unsigned int off, u32 val)
 	if (reg != HDIOV_DB_SQ_TAIL && reg != HDIOV_DB_CQ_HEAD)
 		return;
 	WRITE_ONCE(db[off / 4], val);
-	if (reg == HDIOV_DB_SQ_TAIL)
+	if (reg == HDIOV_DB_SQ_TAIL) {
 		atomic64_inc(&v->stats.kicks);
+		hdiov_engine_kick(v, qp);
+	}
 }
