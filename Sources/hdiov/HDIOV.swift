@@ -11,6 +11,7 @@ struct HDIOV: ParsableCommand {
             GenerateCommand.self,
             BuildCommand.self,
             VMCommand.self,
+            BenchGroup.self,
             ParentsCommand.self,
             TypesCommand.self,
             ListCommand.self,

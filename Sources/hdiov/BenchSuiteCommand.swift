@@ -1,0 +1,190 @@
+import ArgumentParser
+import Foundation
+import HDIOVBench
+import HDIOVKernelBuild
+import HDIOVMachine
+import HDIOVSpec
+
+struct BenchGroup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks, run in the embedded machine against the real kernel.",
+        subcommands: [BenchSuiteCommand.self, BenchGuestCommand.self]
+    )
+}
+
+/// This binary's own path (the guest runs the same build through the shared root).
+func selfExecutable() -> String {
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+}
+
+struct BenchSuiteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "suite",
+        abstract: "Lifecycle latency vs mtty, scale to thousands of VDEVs, memory per VDEV; writes BENCHMARKS.md.",
+        discussion: """
+            Builds the module and the kernel's own mtty sample (from linux-source-6.1), boots \
+            the embedded machine, measures there, and writes BENCHMARKS.md with PNG plots \
+            (gnuplot) beside it in docs/bench/.
+            """
+    )
+
+    @Option(help: "Kernel to run on: 6.1 or 6.12 (mtty comes from linux-source-6.1).")
+    var kernel: KernelChoice = .v6_1
+
+    @Option(help: "Live VDEVs to reach in the scale test.")
+    var scale = 4096
+
+    @Option(help: "Report path (default: BENCHMARKS.md of this checkout).")
+    var out: String?
+
+    func run() throws {
+        let paths = ProjectPaths()
+        let progress: @Sendable (String) -> Void = { printError("hdiov bench: \($0)") }
+        let ours = try buildModule(
+            paths: paths, kernel: kernel, kdir: nil, source: paths.kmod, spec: paths.defaultSpec,
+            sparse: false, quiet: true
+        ).module
+        let cache = KernelCache(progress: progress)
+        let prepared = try cache.prepare(kernel)
+        let mtty = try MttySample.build(headers: prepared.headersDir, cache: cache.root + "/mtty/" + prepared.release)
+        progress("modules: \(ours), \(mtty)")
+        let exe = selfExecutable()
+        let args = ["vm", "run", "--kernel", kernel.rawValue, "--quiet", "--timeout", "3000", "--", exe, "bench", "guest",
+                    "--ours", ours, "--mtty", mtty, "--scale", String(scale)]
+        progress("running in the embedded machine (\(prepared.release)); this takes a few minutes")
+        let output = try captureOutput(exe, args)
+        guard let begin = output.range(of: BenchMarkers.begin), let end = output.range(of: BenchMarkers.end),
+              begin.upperBound < end.lowerBound else {
+            printError(output)
+            throw ValidationError("the guest printed no results (output above)")
+        }
+        var report = try JSONDecoder().decode(BenchReport.self, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
+        report.machine = Self.machineDescription()
+        let outPath = out ?? paths.root + "/BENCHMARKS.md"
+        let outDir = (outPath as NSString).deletingLastPathComponent
+        let plotDir = outDir + "/docs/bench"
+        try FileManager.default.createDirectory(atPath: plotDir, withIntermediateDirectories: true)
+        let writer = ReportWriter(report: report)
+        var plots: [String: String] = [:]
+        for (title, plot) in writer.gnuplotScripts(directory: plotDir) {
+            if (try? captureOutput("/usr/bin/gnuplot", [], input: plot.script)) != nil,
+               FileManager.default.fileExists(atPath: plotDir + "/" + plot.file) {
+                plots[title] = "docs/bench/" + plot.file
+            } else {
+                progress("gnuplot failed or is missing (apt-get install gnuplot-nox); no plot for \(title)")
+            }
+        }
+        try Data(writer.markdown(plots: plots).utf8).write(to: URL(fileURLWithPath: outPath), options: .atomic)
+        try Data(((try? JSONEncoder.pretty.encode(report)) ?? Data())).write(
+            to: URL(fileURLWithPath: plotDir + "/results.json"), options: .atomic)
+        print(outPath)
+    }
+
+    static func machineDescription() -> String {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores (\(model)), "
+            + "\(ProcessInfo.processInfo.physicalMemory >> 30) GiB; guest: QEMU TCG, 2 vCPUs, 2 GiB"
+    }
+}
+
+extension JSONEncoder {
+    static var pretty: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }
+}
+
+/// Run a program, returning its standard output; fails on a non-zero exit.
+func captureOutput(_ executable: String, _ arguments: [String], input: String? = nil) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe()
+    process.standardOutput = out
+    let inPipe = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+    try process.run()
+    if let input {
+        inPipe.fileHandleForWriting.write(Data(input.utf8))
+        try inPipe.fileHandleForWriting.close()
+    }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        throw ValidationError("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// The kernel's samples/vfio-mdev/mtty.c from Debian's linux-source-6.1, built out of tree.
+enum MttySample {
+    static func build(headers: String, cache: String, tarball: String = "/usr/src/linux-source-6.1.tar.xz") throws -> String {
+        let src = cache + "/src"
+        let file = src + "/mtty.c"
+        if !FileManager.default.fileExists(atPath: file) {
+            guard FileManager.default.fileExists(atPath: tarball) else {
+                throw ValidationError("\(tarball) is missing: apt-get install linux-source-6.1")
+            }
+            try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
+            _ = try captureOutput("/bin/tar", ["-xJf", tarball, "-C", src, "--strip-components=3",
+                                               "linux-source-6.1/samples/vfio-mdev/mtty.c"])
+        }
+        try Data("obj-m := mtty.o\n".utf8).write(to: URL(fileURLWithPath: src + "/Kbuild"))
+        let result = try Kbuild(kernelDirectory: headers).build(source: src, buildDirectory: cache + "/build", moduleName: "mtty")
+        return result.module
+    }
+}
+
+struct BenchGuestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guest",
+        abstract: "The measurements of `bench suite`, run inside the embedded machine (as root).",
+        shouldDisplay: false
+    )
+
+    @Option(help: "Our module (.ko).") var ours: String
+    @Option(help: "The mtty sample (.ko).") var mtty: String
+    @Option(help: "Live VDEVs to reach.") var scale = 4096
+    @Option(help: "Device spec of our module.") var spec: String?
+    @Option(help: "Devices per lifecycle round.") var devices = 24
+    @Option(help: "Lifecycle rounds.") var rounds = 20
+
+    func run() throws {
+        let spec = try SpecParser.load(path: self.spec ?? ProjectPaths().defaultSpec)
+        // libcrc32c: the engine uses crc32c(); insmod does not resolve dependencies.
+        _ = system("modprobe -q libcrc32c")
+        guard system("modprobe -a vfio_iommu_type1 mdev") == 0, system("insmod \(ours)") == 0,
+              system("insmod \(mtty)") == 0 else {
+            throw ValidationError("could not load the modules")
+        }
+        let bench = GuestBench()
+        let small = spec.types.first { $0.initialQueuePairs == 1 && !$0.isFlex } ?? spec.types[0]
+        let ourType = "\(spec.module)-\(small.id)"
+        var lifecycle = [
+            try bench.lifecycle(driver: "mtty", parent: "mtty", type: "mtty-1", devices: devices, rounds: rounds),
+            try bench.lifecycle(driver: "hdiov", parent: spec.parentNames[0], type: ourType, devices: devices, rounds: rounds),
+        ]
+        // Once more in the other order, so neither driver always goes first.
+        lifecycle[0] = try bench.lifecycle(driver: "mtty", parent: "mtty", type: "mtty-1", devices: devices, rounds: rounds)
+        _ = system("rmmod mtty")
+        let exe = selfExecutable()
+        let scaleResult = try bench.scale(
+            parents: spec.parentNames, type: ourType, count: scale, blockSize: 256,
+            listCommands: [("hdiov", "\(exe) list --json >/dev/null"), ("mdevctl", "mdevctl list >/dev/null")],
+            run: { system($0) })
+        _ = system("rmmod \(spec.module)")
+        var uts = utsname()
+        uname(&uts)
+        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let report = BenchReport(
+            kernel: release, machine: "", date: ISO8601DateFormatter().string(from: Date()),
+            lifecycle: lifecycle, scale: scaleResult)
+        print(BenchMarkers.begin)
+        print(String(decoding: try JSONEncoder.pretty.encode(report), as: UTF8.self))
+        print(BenchMarkers.end)
+    }
+}
