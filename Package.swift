@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "HDIOVEvents", dependencies: ["CUdev", "HDIOVSysfs", "HDIOVMock"]),
         .executableTarget(name: "hdiov", dependencies: [
             "HDIOVSpec", "HDIOVGenerator", "HDIOVKernelBuild", "HDIOVMachine", "HDIOVSysfs", "HDIOVBench", "HDIOVMock",
-            "HDIOVModules", "HDIOVEvents",
+            "HDIOVModules", "HDIOVEvents", "HDIOVVFIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks measured in the embedded machine, and their report.

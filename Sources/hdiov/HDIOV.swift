@@ -31,6 +31,7 @@ struct HDIOV: ParsableCommand {
             ExportCommand.self,
             AutostartCommand.self,
             UdevRuleCommand.self,
+            IOCommand.self,
         ]
     )
 }
