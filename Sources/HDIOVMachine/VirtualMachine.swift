@@ -56,7 +56,10 @@ public struct VirtualMachine {
     /// The QEMU command line (without the executable).
     static func qemuArguments(kernel: PreparedKernel, initramfs: String, runDir: String, options: VMOptions) -> [String] {
         [
-            "-accel", "tcg", // /dev/kvm exists on the CI machines but KVM guests hang there
+            // /dev/kvm exists on the CI machines but KVM guests hang there. One TCG thread for
+            // all vCPUs: with a thread per vCPU, the kernel patching its own text (static keys,
+            // alternatives) raced with the other vCPU and oopsed on int3 (seen on 6.12).
+            "-accel", "tcg,thread=single",
             "-m", String(options.memoryMiB), "-smp", String(options.cpus),
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             // The console on our stdout; stdin is /dev/null (no signal/monitor multiplexing).

@@ -25,8 +25,7 @@ struct ChurnChecks {
     func run() {
         let harness = suite.harness
         harness.check("churn: module loads") {
-            let r = sh("modprobe -a vfio_iommu_type1 mdev && insmod \(suite.module)")
-            try expect(r.status == 0, "load: \(r.output)")
+            try suite.loadModule()
         }
         guard let flex = spec.types.first(where: { $0.isFlex }) ?? spec.types.first else { return }
         // Warm up the slab caches so the comparison below measures leaks, not first use.

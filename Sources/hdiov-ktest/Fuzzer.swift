@@ -44,8 +44,7 @@ struct Fuzzer {
         var handles: [VFIODevice] = []
         let counters = Counters()
         harness.check("fuzz: module loads and one VDEV of each type opens") {
-            let r = sh("modprobe -a vfio_iommu_type1 mdev && insmod \(suite.module)")
-            try expect(r.status == 0, "load: \(r.output)")
+            try suite.loadModule()
             for t in spec.types {
                 let uuid = try suite.create(t)
                 devices.append(uuid)
