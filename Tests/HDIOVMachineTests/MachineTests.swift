@@ -208,7 +208,7 @@ import Testing
     func value(after flag: String) -> [String] {
         args.indices.filter { args[$0] == flag && $0 + 1 < args.count }.map { args[$0 + 1] }
     }
-    #expect(value(after: "-accel") == ["tcg"])
+    #expect(value(after: "-accel") == ["tcg,thread=single"])
     #expect(value(after: "-m") == ["1024"])
     #expect(value(after: "-smp") == ["2"])
     #expect(value(after: "-kernel") == [k.vmlinuz])
