@@ -36,6 +36,14 @@ struct DeviceManagerOptions: ParsableArguments {
 
     /// The manager for this root: through the mock kernel when the root is a mock tree.
     func manager() throws -> DeviceManager {
+        var isDirectory: ObjCBool = false
+        // An existing directory without sys/ is a root without the module (an empty list); a
+        // file or a missing path is a mistake.
+        guard FileManager.default.fileExists(atPath: sysfsRoot, isDirectory: &isDirectory), isDirectory.boolValue else {
+            printError("hdiov: --sysfs-root \(sysfsRoot) is not a sysfs tree: it is not a directory\n"
+                       + "  next: give / for the running kernel, or a tree made by `hdiov mock init DIR`")
+            throw ExitCode(1)
+        }
         let backend = MockKernel.backend(forRoot: sysfsRoot)
         let module: String
         if let spec {
