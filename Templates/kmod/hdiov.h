@@ -179,7 +179,8 @@ struct hdiov_vdev {
 	int pasid;			/* < 0 until allocated */
 	unsigned int nr_qps;
 	struct hdiov_qp *qps;		/* nr_qps entries */
-	void *doorbells;		/* nr_qps pages, vmalloc_user() */
+	void *doorbells;		/* nr_qps pages, contiguous */
+	bool doorbells_vmalloc;		/* from vmalloc_user(), not the page allocator */
 	u8 cfg[HDIOV_CFG_SIZE];		/* emulated PCI config space */
 	u32 dev_ctrl;
 	u32 dev_status;

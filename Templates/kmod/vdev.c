@@ -24,15 +24,41 @@ struct hdiov_qp_set {
 	unsigned int n;
 	struct hdiov_qp *qps;
 	void *doorbells;
+	bool doorbells_vmalloc;
 	u8 *msix_table;
 	struct eventfd_ctx **msix_trigger;
 };
+
+/*
+ * Doorbell pages: physically contiguous when the allocator has them (cheap to
+ * get and to free, mapped to the user with remap_pfn_range()), else vmalloc.
+ */
+static void *hdiov_doorbells_alloc(unsigned int n, bool *vmalloced)
+{
+	size_t size = (size_t)n * HDIOV_DB_PAGE;
+	void *p;
+
+	p = alloc_pages_exact(size, GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN |
+				    __GFP_NORETRY);
+	*vmalloced = !p;
+	return p ? p : vmalloc_user(size);
+}
+
+static void hdiov_doorbells_free(void *p, unsigned int n, bool vmalloced)
+{
+	if (!p)
+		return;
+	if (vmalloced)
+		vfree(p);
+	else
+		free_pages_exact(p, (size_t)n * HDIOV_DB_PAGE);
+}
 
 static void hdiov_qp_set_free(struct hdiov_qp_set *s)
 {
 	kfree(s->msix_trigger);
 	kfree(s->msix_table);
-	vfree(s->doorbells);
+	hdiov_doorbells_free(s->doorbells, s->n, s->doorbells_vmalloc);
 	kfree(s->qps);
 }
 
@@ -41,7 +67,7 @@ static int hdiov_qp_set_alloc(struct hdiov_qp_set *s, unsigned int n)
 	memset(s, 0, sizeof(*s));
 	s->n = n;
 	s->qps = kcalloc(n, sizeof(*s->qps), GFP_KERNEL);
-	s->doorbells = vmalloc_user((size_t)n * HDIOV_DB_PAGE);
+	s->doorbells = hdiov_doorbells_alloc(n, &s->doorbells_vmalloc);
 	s->msix_table = kcalloc(1 + n, HDIOV_MSIX_ENTRY_SIZE, GFP_KERNEL);
 	s->msix_trigger = kcalloc(1 + n, sizeof(*s->msix_trigger), GFP_KERNEL);
 	if (!s->qps || !s->doorbells || !s->msix_table || !s->msix_trigger) {
@@ -57,6 +83,7 @@ static void hdiov_qp_set_swap(struct hdiov_vdev *v, struct hdiov_qp_set *s)
 	swap(v->nr_qps, s->n);
 	swap(v->qps, s->qps);
 	swap(v->doorbells, s->doorbells);
+	swap(v->doorbells_vmalloc, s->doorbells_vmalloc);
 	swap(v->msix_table, s->msix_table);
 	swap(v->msix_trigger, s->msix_trigger);
 }
@@ -400,7 +427,16 @@ static int hdiov_vdev_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 		ret = -EINVAL;
 		goto out;
 	}
-	ret = remap_vmalloc_range(vma, v->doorbells, off >> PAGE_SHIFT);
+	/*
+	 * The pages outlive the mapping: it holds the device file open, and the
+	 * doorbells are freed only once the device is closed.
+	 */
+	if (v->doorbells_vmalloc)
+		ret = remap_vmalloc_range(vma, v->doorbells, off >> PAGE_SHIFT);
+	else
+		ret = remap_pfn_range(vma, vma->vm_start,
+				      PHYS_PFN(virt_to_phys(v->doorbells + off)),
+				      len, vma->vm_page_prot);
 out:
 	mutex_unlock(&v->lock);
 	return ret;
