@@ -57,7 +57,8 @@ public struct ReportWriter {
             md += "(goal ≤ 24 KiB: \(kib <= 24 ? "met" : "not met")). This counts everything a VDEV brings "
             md += "into the kernel: the mdev and VFIO devices, their IOMMU and VFIO groups, sysfs nodes, and the module's own state.\n"
             if let h = s.hdiovListJSONMillis, let m = s.mdevctlListMillis {
-                md += "- Listing all \(s.reached): `hdiov list --json` \(Self.f(h)) ms, `mdevctl list` \(Self.f(m)) ms — "
+                md += "- Listing all \(s.reached) (wall time, median of 3 after a warm-up run): "
+                md += "`hdiov list --json` \(Self.f(h)) ms, `mdevctl list` \(Self.f(m)) ms — "
                 md += "ratio \(Self.ratio(h, m)) (goal ≤ 0.25×: \(h / max(m, 0.001) <= 0.25 ? "met" : "not met")).\n"
             }
             md += "- Removing all \(s.reached): \(Self.f(s.removeAllSeconds, 2)) s.\n"
@@ -68,6 +69,7 @@ public struct ReportWriter {
                 md += "| \(i + 1) | \(live) | \(Self.f(m)) | \(mem) |\n"
             }
         }
+        md += datapathMarkdown()
         if !plots.isEmpty {
             md += "\n## Plots\n\n"
             for (title, file) in plots.sorted(by: { $0.key < $1.key }) { md += "![\(title)](\(file))\n\n" }
@@ -77,7 +79,8 @@ public struct ReportWriter {
 
     /// gnuplot scripts (png output) keyed by plot title; data inline.
     public func gnuplotScripts(directory: String) -> [String: (file: String, script: String)] {
-        guard let s = report.scale, !s.blockMedianMicros.isEmpty else { return [:] }
+        let datapath = datapathPlots(directory: directory)
+        guard let s = report.scale, !s.blockMedianMicros.isEmpty else { return datapath }
         func script(_ png: String, _ title: String, _ ylabel: String, _ points: [(Int, Double)]) -> String {
             var t = "set terminal png size 800,480\nset output '\(directory)/\(png)'\n"
             t += "set title '\(title)'\nset xlabel 'live VDEVs'\nset ylabel '\(ylabel)'\nset grid\nset key off\n"
@@ -89,11 +92,11 @@ public struct ReportWriter {
         let mem = s.kernelMemoryKiB.enumerated().map {
             (min(($0.offset + 1) * s.blockSize, s.reached), Double($0.element - s.kernelMemoryBaseKiB) / 1024)
         }
-        return [
+        return datapath.merging([
             "Create latency vs live count": ("create-latency.png",
                 script("create-latency.png", "create latency (median per block)", "µs", lat)),
             "Kernel memory vs live count": ("memory.png",
                 script("memory.png", "kernel memory above baseline", "MiB", mem)),
-        ]
+        ]) { a, _ in a }
     }
 }

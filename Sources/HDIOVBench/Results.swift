@@ -55,13 +55,20 @@ public struct BenchReport: Codable, Sendable {
     public var date: String
     public var lifecycle: [LifecycleResult]
     public var scale: ScaleResult?
+    /// Data path (absent in reports from before it was measured).
+    public var datapath: DatapathResult?
+    /// Device initialization time over many VDEVs (absent in older reports).
+    public var deviceInit: DeviceInitResult?
 
-    public init(kernel: String, machine: String, date: String, lifecycle: [LifecycleResult], scale: ScaleResult?) {
+    public init(kernel: String, machine: String, date: String, lifecycle: [LifecycleResult], scale: ScaleResult?,
+                datapath: DatapathResult? = nil, deviceInit: DeviceInitResult? = nil) {
         self.kernel = kernel
         self.machine = machine
         self.date = date
         self.lifecycle = lifecycle
         self.scale = scale
+        self.datapath = datapath
+        self.deviceInit = deviceInit
     }
 }
 

@@ -9,7 +9,7 @@ struct BenchGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, run in the embedded machine against the real kernel.",
-        subcommands: [BenchSuiteCommand.self, BenchGuestCommand.self]
+        subcommands: [BenchSuiteCommand.self, BenchDatapathCommand.self, BenchGuestCommand.self]
     )
 }
 
@@ -21,7 +21,7 @@ func selfExecutable() -> String {
 struct BenchSuiteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "suite",
-        abstract: "Lifecycle latency vs mtty, scale to thousands of VDEVs, memory per VDEV; writes BENCHMARKS.md.",
+        abstract: "Lifecycle latency vs mtty, scale to thousands of VDEVs, memory per VDEV, device init time, data path; writes BENCHMARKS.md.",
         discussion: """
             Builds the module and the kernel's own mtty sample (from linux-source-6.1), boots \
             the embedded machine, measures there, and writes BENCHMARKS.md with PNG plots \
@@ -38,6 +38,12 @@ struct BenchSuiteCommand: ParsableCommand {
     @Option(help: "Report path (default: BENCHMARKS.md of this checkout).")
     var out: String?
 
+    @Option(help: "VDEVs whose initialization (create → first completion) is timed.")
+    var initDevices = 256
+
+    @Flag(help: "Skip the data-path measurements (`bench datapath`).")
+    var noDatapath = false
+
     func run() throws {
         let paths = ProjectPaths()
         let progress: @Sendable (String) -> Void = { printError("hdiov bench: \($0)") }
@@ -51,7 +57,8 @@ struct BenchSuiteCommand: ParsableCommand {
         progress("modules: \(ours), \(mtty)")
         let exe = selfExecutable()
         let args = ["vm", "run", "--kernel", kernel.rawValue, "--quiet", "--timeout", "3000", "--", exe, "bench", "guest",
-                    "--ours", ours, "--mtty", mtty, "--scale", String(scale)]
+                    "--ours", ours, "--mtty", mtty, "--scale", String(scale),
+                    "--init-devices", String(initDevices)] + (noDatapath ? ["--no-datapath"] : [])
         progress("running in the embedded machine (\(prepared.release)); this takes a few minutes")
         let output = try captureOutput(exe, args)
         guard let begin = output.range(of: BenchMarkers.begin), let end = output.range(of: BenchMarkers.end),
@@ -61,6 +68,7 @@ struct BenchSuiteCommand: ParsableCommand {
         }
         var report = try JSONDecoder().decode(BenchReport.self, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
         report.machine = Self.machineDescription()
+        if report.datapath != nil { report.datapath?.machine = report.machine }
         let outPath = out ?? paths.root + "/BENCHMARKS.md"
         let outDir = (outPath as NSString).deletingLastPathComponent
         let plotDir = outDir + "/docs/bench"
@@ -152,6 +160,8 @@ struct BenchGuestCommand: ParsableCommand {
     @Option(help: "Device spec of our module.") var spec: String?
     @Option(help: "Devices per lifecycle round.") var devices = 24
     @Option(help: "Lifecycle rounds.") var rounds = 20
+    @Option(help: "VDEVs whose initialization is timed (0: skip).") var initDevices = 256
+    @Flag(help: "Skip the data-path measurements.") var noDatapath = false
 
     func run() throws {
         let spec = try SpecParser.load(path: self.spec ?? ProjectPaths().defaultSpec)
@@ -171,18 +181,23 @@ struct BenchGuestCommand: ParsableCommand {
         // Once more in the other order, so neither driver always goes first.
         lifecycle[0] = try bench.lifecycle(driver: "mtty", parent: "mtty", type: "mtty-1", devices: devices, rounds: rounds)
         _ = system("rmmod mtty")
+        let deviceInit = initDevices > 0
+            ? try bench.deviceInit(parent: spec.parentNames[0], type: ourType, count: initDevices) : nil
         let exe = selfExecutable()
         let scaleResult = try bench.scale(
             parents: spec.parentNames, type: ourType, count: scale, blockSize: 256,
             listCommands: [("hdiov", "\(exe) list --json >/dev/null"), ("mdevctl", "mdevctl list >/dev/null")],
             run: { system($0) })
+        let datapath = noDatapath ? nil : try BenchDatapathCommand.measure(
+            spec: spec, module: ours, repeats: 5, seconds: 0.5, vdevs: [1, 4, 16], threads: [1, 2],
+            log: { printError("hdiov bench: \($0)") })
         _ = system("rmmod \(spec.module)")
         var uts = utsname()
         uname(&uts)
         let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let report = BenchReport(
             kernel: release, machine: "", date: ISO8601DateFormatter().string(from: Date()),
-            lifecycle: lifecycle, scale: scaleResult)
+            lifecycle: lifecycle, scale: scaleResult, datapath: datapath, deviceInit: deviceInit)
         print(BenchMarkers.begin)
         print(String(decoding: try JSONEncoder.pretty.encode(report), as: UTF8.self))
         print(BenchMarkers.end)

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import HDIOVBench
+import HDIOVMachine
+import HDIOVSpec
+
+/// `hdiov bench datapath`: doorbell fast path vs trapped, COPY vs memcpy, aggregate over VDEVs
+/// and engine threads. In the embedded machine (module loaded) it measures in place; on the
+/// host it builds the module and boots the machine to run itself there.
+struct BenchDatapathCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "datapath",
+        abstract: "Data-path throughput: mmap'd doorbell vs trapped write, COPY vs memcpy, many VDEVs × engine threads.",
+        discussion: """
+            Run inside the embedded machine as root with the module loaded, it measures there \
+            (give --module to also measure with --threads engine threads: the module is reloaded). \
+            Run on the host, it builds the module for --kernel, boots the embedded machine and \
+            runs itself there with --module. Every number is the median of --repeats runs of \
+            --seconds each, after a warm-up run.
+            """
+    )
+
+    @Option(help: "Kernel to boot when run on the host: 6.1 or 6.12.")
+    var kernel: KernelChoice = .v6_1
+
+    @Option(help: "Our module (.ko): loaded if needed, reloaded for other engine thread counts.")
+    var module: String?
+
+    @Option(help: "Device spec of the module.")
+    var spec: String?
+
+    @Option(help: "Runs per number (median reported).")
+    var repeats = 5
+
+    @Option(help: "Seconds per run.")
+    var seconds = 0.5
+
+    @Option(parsing: .upToNextOption, help: "VDEV counts for the aggregate measurement.")
+    var vdevs: [Int] = [1, 4, 16]
+
+    @Option(parsing: .upToNextOption, help: "Engine thread counts for the aggregate measurement.")
+    var threads: [Int] = [1, 2]
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Flag(help: "Measure here (the caller is in the embedded machine) even if the module is not loaded yet.")
+    var inGuest = false
+
+    func run() throws {
+        let spec = try SpecParser.load(path: self.spec ?? ProjectPaths().defaultSpec)
+        let loaded = FileManager.default.fileExists(atPath: "/sys/class/mdev_bus/\(spec.parentNames[0])")
+        var result: DatapathResult
+        if inGuest || loaded {
+            result = try Self.measure(spec: spec, module: module, repeats: repeats, seconds: seconds, vdevs: vdevs,
+                                      threads: threads, log: json ? { printError("hdiov bench: \($0)") } : { print($0) })
+            if inGuest {
+                print(DatapathMarkers.begin)
+                print(String(decoding: try JSONEncoder.pretty.encode(result), as: UTF8.self))
+                print(DatapathMarkers.end)
+                return
+            }
+            result.machine = "guest: " + result.machine
+        } else {
+            result = try fromHost(spec: spec)
+        }
+        if json {
+            print(String(decoding: try JSONEncoder.pretty.encode(result), as: UTF8.self))
+        } else {
+            print(ReportWriter.datapathTable(result))
+        }
+    }
+
+    /// Build the module, boot the machine, run `bench datapath --in-guest` there.
+    func fromHost(spec: HDIOVSpec.DeviceSpec) throws -> DatapathResult {
+        let paths = ProjectPaths()
+        let progress: @Sendable (String) -> Void = { printError("hdiov bench: \($0)") }
+        let cache = KernelCache(progress: progress)
+        let prepared = try cache.prepare(kernel)
+        let ko = try buildModule(
+            paths: paths, kernel: kernel, kdir: nil, source: paths.kmod, spec: self.spec ?? paths.defaultSpec,
+            buildDir: paths.root + "/.build-bench/kmod/" + prepared.release, sparse: false, quiet: true
+        ).module
+        var args = ["vm", "run", "--kernel", kernel.rawValue, "--quiet", "--timeout", "3000", "--", selfExecutable(),
+                    "bench", "datapath", "--in-guest", "--module", ko, "--repeats", String(repeats),
+                    "--seconds", String(seconds), "--vdevs"] + vdevs.map(String.init) + ["--threads"] + threads.map(String.init)
+        if let s = self.spec { args += ["--spec", s] }
+        progress("running in the embedded machine (\(prepared.release))")
+        let output = try captureOutput(selfExecutable(), args)
+        guard let begin = output.range(of: DatapathMarkers.begin), let end = output.range(of: DatapathMarkers.end),
+              begin.upperBound < end.lowerBound else {
+            printError(output)
+            throw ValidationError("the guest printed no results (output above)")
+        }
+        var result = try JSONDecoder().decode(DatapathResult.self, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
+        result.machine = BenchSuiteCommand.machineDescription()
+        return result
+    }
+
+    /// In the guest: load the module if needed, measure, reload for other thread counts, restore.
+    static func measure(spec: HDIOVSpec.DeviceSpec, module: String?, repeats: Int, seconds: Double, vdevs: [Int],
+                        threads: [Int], log: @escaping (String) -> Void) throws -> DatapathResult {
+        let parent = spec.parentNames[0]
+        if !FileManager.default.fileExists(atPath: "/sys/class/mdev_bus/\(parent)") {
+            guard let module else { throw ValidationError("\(spec.module) is not loaded; give --module") }
+            _ = system("modprobe -q libcrc32c")
+            guard system("modprobe -a vfio_iommu_type1 mdev") == 0, system("insmod \(module)") == 0 else {
+                throw ValidationError("could not load \(module)")
+            }
+        }
+        let small = spec.types.first { $0.initialQueuePairs == 1 && !$0.isFlex } ?? spec.types[0]
+        let bench = DatapathBench(parent: parent, type: "\(spec.module)-\(small.id)", repeats: repeats, seconds: seconds, log: log)
+        let original = DatapathBench.engineThreads(module: spec.module) ?? 1
+        let reload: (Int) -> Bool = { n in
+            guard let module else { return false }
+            log("reloading \(spec.module) with engine_threads=\(n)")
+            return system("rmmod \(spec.module) && insmod \(module) engine_threads=\(n)") == 0
+                && DatapathBench.engineThreads(module: spec.module) == n
+        }
+        let result = try bench.all(module: spec.module, vdevCounts: vdevs, reloadThreads: module == nil ? [] : threads,
+                                   reload: reload)
+        if module != nil, DatapathBench.engineThreads(module: spec.module) != original { _ = reload(original) }
+        return result
+    }
+}
