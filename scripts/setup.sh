@@ -19,3 +19,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "setup: all packages present" >&2
 fi
+
+# The debug kernel (`hdiov vm run --debug-kernel`: KASAN, lockdep, kmemleak) is built from
+# Debian's kernel source. Optional: without it scripts/test.sh skips the debug-kernel suite.
+debug_packages=(linux-source-6.12 flex bison bc libelf-dev libssl-dev)
+debug_missing=()
+for p in "${debug_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || debug_missing+=("$p")
+done
+if [ ${#debug_missing[@]} -gt 0 ]; then
+  echo "setup: installing ${debug_missing[*]} (for the debug kernel)" >&2
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${debug_missing[@]}" ||
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${debug_missing[@]}"; }; } ||
+    echo "setup: could not install ${debug_missing[*]}: the debug-kernel suite will be skipped" >&2
+fi

@@ -14,9 +14,13 @@ public struct VMOptions: Sendable, Equatable {
     public var environment: [String]
     /// If set, the guest's full `dmesg` is copied here after the command.
     public var dmesgPath: String?
+    /// After the command, scan for kmemleak reports and look through dmesg for KASAN and lockdep
+    /// reports (the debug kernel); a finding turns a zero exit status into 1 (`DebugKernel.checkScript`).
+    public var kernelChecks = false
 
     public init(memoryMiB: Int = 2048, cpus: Int = 2, timeout: Double = 1200, udev: Bool = false,
-                environment: [String] = [], dmesgPath: String? = nil) {
+                environment: [String] = [], dmesgPath: String? = nil, kernelChecks: Bool = false) {
+        self.kernelChecks = kernelChecks
         self.memoryMiB = memoryMiB
         self.cpus = cpus
         self.timeout = timeout
@@ -94,7 +98,12 @@ public struct VirtualMachine {
         }
         let cwd = Shell.quote(workingDirectory)
         lines.append("cd \(cwd) 2>/dev/null || { echo \"hdiov vm: cannot cd to \"\(cwd)\" in the guest\" >&2; exit \(setupFailureStatus); }")
-        lines.append("exec " + command.map(Shell.quote).joined(separator: " ") + " </dev/null")
+        if options.kernelChecks {
+            lines.append(command.map(Shell.quote).joined(separator: " ") + " </dev/null")
+            lines.append(DebugKernel.checkScript)
+        } else {
+            lines.append("exec " + command.map(Shell.quote).joined(separator: " ") + " </dev/null")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 
