@@ -87,6 +87,46 @@ guest_suite fuzz --fuzz "${HDIOV_FUZZ_OPS:-1000000}" --seed "${HDIOV_FUZZ_SEED:-
 echo "== churn: create/open/close/remove with 4 workers, then unload edges"
 guest_suite churn --churn "${HDIOV_CHURN_CYCLES:-10000}" --seed "${HDIOV_FUZZ_SEED:-20261125}"
 
+# The debug kernel (linux-source-6.12 with KASAN, lockdep, kmemleak; built into the cache on
+# first use, ~12-20 min on 2 cores): a short fuzz and churn, then `hdiov vm run --debug-kernel`
+# scans kmemleak and reads dmesg; any KASAN/lockdep report or leak from hdiov fails the run.
+# Long version: docs/testing.md. Opt-in until it has run in CI: HDIOV_DEBUG_KERNEL=1.
+echo "== debug kernel (KASAN, lockdep, kmemleak): short fuzz and churn"
+if [ "${HDIOV_DEBUG_KERNEL:-0}" != 1 ]; then
+  echo "skip debug kernel: set HDIOV_DEBUG_KERNEL=1 to build it and run the short fuzz and churn under it"
+elif ! dpkg-query -W -f='${Status}' linux-source-6.12 2>/dev/null | grep -q 'install ok installed'; then
+  echo "skip debug kernel: linux-source-6.12 could not be installed (scripts/setup.sh)"
+else
+  dk_start=$(date +%s)
+  dk_tree=$("$hdiov" vm headers --debug-kernel 2> >(tee "$log/debug-kernel.log" >&2))
+  if [ -z "$dk_tree" ]; then
+    result "debug kernel builds" 1
+  else
+    result "debug kernel builds or is cached ($(( $(date +%s) - dk_start )) s)" 0
+    dk_ko=$("$hdiov" build --kdir "$dk_tree" --quiet 2>"$log/ko-debug.log")
+    if [ -z "$dk_ko" ]; then cat "$log/ko-debug.log"; result "module builds against the debug kernel" 1; fi
+  fi
+  if [ -n "${dk_ko:-}" ]; then
+    for dk_run in "fuzz --fuzz ${HDIOV_DEBUG_FUZZ_OPS:-100000}" "churn --churn ${HDIOV_DEBUG_CHURN_CYCLES:-1000}"; do
+      set -- $dk_run
+      dk_name=$1; shift
+      "$hdiov" vm run --debug-kernel --quiet --timeout 2400 -- "$top/.build/debug/hdiov-ktest" \
+        --module "$dk_ko" --spec "$top/specs/default.yaml" --label debug "$@" --seed "${HDIOV_FUZZ_SEED:-20261125}" \
+        >"$log/debug-$dk_name.log" 2>&1
+      dk_status=$?
+      grep -E '^(ok|FAIL) |^  (fuzz: (done|errnos)|churn: )|^kernel checks:' "$log/debug-$dk_name.log"
+      p=$(grep -c '^ok ' "$log/debug-$dk_name.log")
+      f=$(grep -c '^FAIL ' "$log/debug-$dk_name.log")
+      passed=$((passed + p))
+      failed=$((failed + f))
+      if [ "$dk_status" -ne 0 ] && [ "$f" -eq 0 ]; then tail -60 "$log/debug-$dk_name.log"; fi
+      grep -q '^kernel checks: KASAN 0, lockdep 0, kmemleak [0-9]* unreferenced objects (0 from hdiov)' "$log/debug-$dk_name.log" &&
+        [ "$dk_status" -eq 0 ]
+      result "debug kernel: $dk_name with no KASAN, lockdep or kmemleak findings" $?
+    done
+  fi
+fi
+
 echo "logs: $log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
