@@ -44,7 +44,9 @@ let package = Package(
         // Benchmarks measured in the embedded machine, and their report.
         .target(name: "HDIOVBench", dependencies: ["HDIOVSysfs", "HDIOVVFIO"]),
         // Real-kernel test runner, run inside the embedded machine.
-        .executableTarget(name: "hdiov-ktest", dependencies: ["HDIOVSpec", "HDIOVSysfs", "HDIOVVFIO", "CHDIOVShim"]),
+        .executableTarget(name: "hdiov-ktest", dependencies: ["HDIOVSpec", "HDIOVSysfs", "HDIOVVFIO", "CHDIOVShim", "HDIOVConformance"]),
+        // One scenario of writes and a record of what the tree shows: the mock vs the module.
+        .target(name: "HDIOVConformance", dependencies: ["HDIOVSpec", "HDIOVSysfs"]),
         // VFIO client: open a VDEV, its regions, interrupts and doorbells.
         .target(name: "CHDIOVShim"),
         .target(name: "HDIOVVFIO", dependencies: ["CHDIOVShim"]),
@@ -54,5 +56,7 @@ let package = Package(
         // Runs the built `hdiov` binary against mock trees.
         .testTarget(name: "HDIOVCLITests", dependencies: []),
         .testTarget(name: "HDIOVMachineTests", dependencies: ["HDIOVMachine"]),
+        .testTarget(name: "HDIOVConformanceTests", dependencies: ["HDIOVConformance", "HDIOVMock", "HDIOVSpec", "HDIOVSysfs"],
+                    exclude: ["golden"]),
     ]
 )

@@ -120,19 +120,43 @@ public struct DeviceManager: Sendable {
     /// Every VDEV of this module's parents, by parent then UUID. Devices removed while the
     /// list is being read are left out; no devices is an empty list, not an error.
     public func list() throws(ManagerError) -> [Vdev] {
-        var devices: [Vdev] = []
+        var found: [Located] = []
         for parent in parentNames() {
             for type in typeNames(parent) {
                 for uuid in backend.list(env.typeDevices(parent, type)) {
-                    do throws(ManagerError) {
-                        devices.append(try readDevice(uuid, parent: parent, type: type))
-                    } catch {
-                        if backend.exists(env.device(uuid)) { throw error }
-                    }
+                    found.append(Located(uuid: uuid, parent: parent, type: type))
                 }
             }
         }
+        var devices: [Vdev] = []
+        devices.reserveCapacity(found.count)
+        for (i, result) in readDevices(found).enumerated() {
+            switch result {
+            case .success(let v): devices.append(v)
+            case .failure(let error): if backend.exists(env.device(found[i].uuid)) { throw error }
+            }
+        }
         return devices
+    }
+
+    /// Read many devices, on a few threads when there are many (each device is half a dozen
+    /// small reads, and sysfs serves them in parallel); results in the order given.
+    func readDevices(_ found: [Located]) -> [Result<Vdev, ManagerError>] {
+        let one = { @Sendable (f: Located) -> Result<Vdev, ManagerError> in
+            do throws(ManagerError) {
+                return .success(try readDevice(f.uuid, parent: f.parent, type: f.type))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let workers = found.count >= 64 ? min(4, ProcessInfo.processInfo.activeProcessorCount) : 1
+        guard workers > 1 else { return found.map(one) }
+        let slots = ResultSlots(count: found.count)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let chunk = (found.count + workers - 1) / workers
+            for i in (w * chunk)..<min(found.count, (w + 1) * chunk) { slots.set(i, one(found[i])) }
+        }
+        return slots.results()
     }
 
     /// One VDEV by UUID (any case).
@@ -223,10 +247,29 @@ public struct DeviceManager: Sendable {
 
     func readInt(_ path: String) throws(ManagerError) -> Int {
         let text = try readText(path)
-        guard let n = Int(text.trimmingCharacters(in: .whitespaces)) else {
+        guard let n = Int(text) ?? Int(text.trimmingCharacters(in: .whitespaces)) else {
             throw ManagerError(.unexpected, "cannot read \((path as NSString).lastPathComponent)",
                                reasons: ["\(path): expected a number, found '\(text)'"])
         }
         return n
     }
+}
+
+/// Slots filled from several threads, each index by exactly one of them.
+private final class ResultSlots: @unchecked Sendable {
+    private let slots: UnsafeMutableBufferPointer<Result<Vdev, ManagerError>?>
+
+    init(count: Int) {
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil)
+    }
+
+    deinit {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+
+    func set(_ i: Int, _ r: Result<Vdev, ManagerError>) { slots[i] = r }
+
+    func results() -> [Result<Vdev, ManagerError>] { slots.map { $0! } }
 }

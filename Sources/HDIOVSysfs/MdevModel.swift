@@ -120,16 +120,41 @@ public struct VdevStats: Equatable, Sendable, Codable {
     /// The file's text: `submitted N` … `kicks N`, one per line (no trailing newline).
     public var text: String { fields.map { "\($0.name) \($0.value)" }.joined(separator: "\n") }
 
-    /// Parses the file; nil unless all six counters are there.
+    /// Parses the file; nil unless all six counters are there. (A plain scan of the bytes:
+    /// `hdiov list` parses one of these per device.)
     public init?(text: String) {
-        var values: [String: Int64] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            guard parts.count == 2, let v = Int64(parts[1]) else { return nil }
-            values[String(parts[0])] = v
+        var values: [Int64?] = [nil, nil, nil, nil, nil, nil]
+        let names: [[UInt8]] = ["submitted", "completed", "bytes", "errors", "irqs", "kicks"].map { Array($0.utf8) }
+        var text = text
+        let ok = text.withUTF8 { (bytes: UnsafeBufferPointer<UInt8>) -> Bool in
+            var i = 0
+            while i < bytes.count {
+                var end = i
+                while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                if end > i {
+                    guard let space = (i..<end).first(where: { bytes[$0] == UInt8(ascii: " ") }), space > i, space + 1 < end else { return false }
+                    var v: Int64 = 0
+                    var j = space + 1
+                    let negative = bytes[j] == UInt8(ascii: "-")
+                    if negative || bytes[j] == UInt8(ascii: "+") { j += 1 }
+                    guard j < end else { return false }
+                    while j < end {
+                        let d = bytes[j]
+                        guard d >= 0x30, d <= 0x39 else { return false }
+                        let (m, o1) = v.multipliedReportingOverflow(by: 10)
+                        let (a, o2) = m.addingReportingOverflow(Int64(d - 0x30))
+                        guard !o1, !o2 else { return false }
+                        v = a
+                        j += 1
+                    }
+                    let name = UnsafeBufferPointer(rebasing: bytes[i..<space])
+                    if let k = names.firstIndex(where: { $0.elementsEqual(name) }) { values[k] = negative ? -v : v }
+                }
+                i = end + 1
+            }
+            return true
         }
-        guard let s = values["submitted"], let c = values["completed"], let b = values["bytes"],
-              let e = values["errors"], let i = values["irqs"], let k = values["kicks"] else { return nil }
+        guard ok, let s = values[0], let c = values[1], let b = values[2], let e = values[3], let i = values[4], let k = values[5] else { return nil }
         self.init(submitted: s, completed: c, bytes: b, errors: e, irqs: i, kicks: k)
     }
 }

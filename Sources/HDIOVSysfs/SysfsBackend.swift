@@ -26,3 +26,33 @@ public struct RealSysfs: SysfsBackend {
     public func exists(_ path: String) -> Bool { SysfsFile.exists(path) }
     public func linkName(_ path: String) -> String? { SysfsFile.linkName(path) }
 }
+
+/// What `lstat` says of one path: enough for a listing of the tree with its modes.
+public struct SysfsEntry: Equatable, Sendable {
+    public enum Kind: String, Sendable { case file, directory, link, other }
+    public var kind: Kind
+    /// Permission bits (`0o444`, `0o200`, …).
+    public var mode: UInt32
+
+    public init(kind: Kind, mode: UInt32) {
+        self.kind = kind
+        self.mode = mode
+    }
+}
+
+extension SysfsBackend {
+    /// The entry at `path` (not following a final symlink), nil when there is none. Both
+    /// the live tree and the mock tree are real file systems, so `lstat` serves both.
+    public func entry(_ path: String) -> SysfsEntry? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        let kind: SysfsEntry.Kind
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: kind = .file
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .link
+        default: kind = .other
+        }
+        return SysfsEntry(kind: kind, mode: UInt32(st.st_mode & 0o7777))
+    }
+}

@@ -4,21 +4,17 @@ import Foundation
 /// (non-link) locations the kernel creates, which the mock kernel builds. Like the base
 /// paths in SysfsEnvironment.swift, every one starts at `root`.
 extension SysfsEnvironment {
-    private func rooted(_ components: [String]) -> String {
-        var url = URL(fileURLWithPath: root)
-        for c in components { url.appendPathComponent(c) }
-        return url.path
-    }
+    private func rooted(_ components: [String]) -> String { join(components) }
 
     // Attributes, through the links userspace is meant to use.
 
     /// A parent attribute: `qp_total`, `qp_free`, `vdev_count`, `vdev_max`, `version`.
     public func parentAttribute(_ parent: String, _ name: String) -> String {
-        (self.parent(parent) as NSString).appendingPathComponent(name)
+        self.parent(parent) + "/" + name
     }
     /// A type attribute: `name`, `description`, `device_api`, `available_instances`, `create`.
     public func typeAttribute(_ parent: String, _ type: String, _ name: String) -> String {
-        (self.type(parent, type) as NSString).appendingPathComponent(name)
+        self.type(parent, type) + "/" + name
     }
     /// `<type>/devices`: one link per device of that type.
     public func typeDevices(_ parent: String, _ type: String) -> String {
@@ -26,11 +22,11 @@ extension SysfsEnvironment {
     }
     /// A file or link of the mdev itself: `remove`, `mdev_type`, `iommu_group`.
     public func deviceEntry(_ uuid: String, _ name: String) -> String {
-        (device(uuid) as NSString).appendingPathComponent(name)
+        device(uuid) + "/" + name
     }
     /// An attribute of the VDEV's group: `queue_pairs`, `weight`, `pasid`, `qp_ids`, `stats`.
     public func deviceAttribute(_ uuid: String, module: String, _ name: String) -> String {
-        (deviceGroup(uuid, module: module) as NSString).appendingPathComponent(name)
+        deviceGroup(uuid, module: module) + "/" + name
     }
 
     // Where the kernel really puts things (what the links point at).

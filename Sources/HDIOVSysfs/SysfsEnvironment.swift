@@ -9,9 +9,36 @@ public struct SysfsEnvironment: Sendable, Equatable {
     /// (/etc/hdiov/devices on a real system, inside the tree for a mock tree).
     public let configOverride: String?
 
+    /// `root` made absolute without its trailing slashes ("" for "/"): every path is
+    /// `base + "/" + components`, joined as plain strings. (Foundation's URL path building
+    /// stats the file system at each component; at a few paths per attribute and thousands
+    /// of devices that was most of `hdiov list`.)
+    let base: String
+
     public init(root: String = "/", configDirectory: String? = nil) {
         self.root = root
         self.configOverride = configDirectory
+        self.base = Self.normalizedBase(root)
+    }
+
+    static func normalizedBase(_ root: String) -> String {
+        var r = root
+        if !r.hasPrefix("/") {
+            let cwd = FileManager.default.currentDirectoryPath
+            r = r.isEmpty || r == "." ? cwd : cwd + "/" + r
+        }
+        while r.hasSuffix("/") { r.removeLast() }
+        return r
+    }
+
+    /// `base/c1/c2/…` by string joining: no file-system access.
+    func join(_ components: [String]) -> String {
+        var p = base
+        for c in components {
+            p += "/"
+            p += c
+        }
+        return p
     }
 
     /// The definitions directory: `/etc/hdiov/devices` (under `root`), or the override.
@@ -21,11 +48,7 @@ public struct SysfsEnvironment: Sendable, Equatable {
         (configDirectory as NSString).appendingPathComponent(uuid.lowercased() + ".json")
     }
 
-    private func path(_ components: String...) -> String {
-        var url = URL(fileURLWithPath: root)
-        for c in components { url.appendPathComponent(c) }
-        return url.path
-    }
+    private func path(_ components: String...) -> String { join(components) }
 
     /// /sys/class/mdev_bus: one link per registered parent.
     public var parentBase: String { path("sys", "class", "mdev_bus") }

@@ -32,20 +32,28 @@ public enum SysfsFile {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SysfsError(path: path, errno: errno, operation: "open") }
         defer { close(fd) }
-        var data = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SysfsError(path: path, errno: errno, operation: "read")
+        // One read into a stack buffer: a sysfs attribute comes whole in one read (at most
+        // a page), and a short read of a regular file is its end. Longer files go on.
+        let result = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer -> Result<String, SysfsError> in
+            var data = [UInt8]()
+            while true {
+                let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return .failure(SysfsError(path: path, errno: errno, operation: "read"))
+                }
+                if data.isEmpty && n < buffer.count {
+                    let end = n > 0 && buffer[n - 1] == UInt8(ascii: "\n") ? n - 1 : n
+                    return .success(String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<end]), as: UTF8.self))
+                }
+                if n == 0 { break }
+                data.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<n]))
+                if n < buffer.count { break }
             }
-            if n == 0 { break }
-            data.append(contentsOf: buffer[0..<n])
+            if data.last == UInt8(ascii: "\n") { data.removeLast() }
+            return .success(String(decoding: data, as: UTF8.self))
         }
-        var text = String(decoding: data, as: UTF8.self)
-        if text.hasSuffix("\n") { text.removeLast() }
-        return text
+        return try result.get()
     }
 
     /// Write `value` (a newline is appended, as `echo` does) in one write(2).
@@ -69,8 +77,15 @@ public enum SysfsFile {
 
     /// The last component of a symlink's target (`iommu_group` → "12").
     public static func linkName(_ path: String) -> String? {
-        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { return nil }
-        return (target as NSString).lastPathComponent
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 1024) { buffer -> String? in
+            let n = readlink(path, UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self), buffer.count)
+            guard n > 0, n < buffer.count else { return nil }
+            var end = n
+            while end > 1, buffer[end - 1] == UInt8(ascii: "/") { end -= 1 }
+            var start = end
+            while start > 0, buffer[start - 1] != UInt8(ascii: "/") { start -= 1 }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)
+        }
     }
 }
 

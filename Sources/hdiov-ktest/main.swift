@@ -12,6 +12,7 @@ var withMdevctl = true
 var fuzzOperations: Int?
 var fuzzSeed: UInt64 = 1
 var churnCycles: Int?
+var conformanceGolden: String?
 var args = CommandLine.arguments.dropFirst()
 while let arg = args.popFirst() {
     switch arg {
@@ -22,9 +23,10 @@ while let arg = args.popFirst() {
     case "--no-mdevctl": withMdevctl = false
     case "--fuzz": fuzzOperations = args.popFirst().flatMap { Int($0) }
     case "--churn": churnCycles = args.popFirst().flatMap { Int($0) }
+    case "--conformance": conformanceGolden = args.popFirst()
     case "--seed": fuzzSeed = args.popFirst().flatMap { UInt64($0) } ?? 1
     default:
-        FileHandle.standardError.write(Data("usage: hdiov-ktest --module M.ko --spec S.yaml [--label L] [--no-qemu] [--no-mdevctl] [--fuzz N | --churn N] [--seed S]\n".utf8))
+        FileHandle.standardError.write(Data("usage: hdiov-ktest --module M.ko --spec S.yaml [--label L] [--no-qemu] [--no-mdevctl] [--fuzz N | --churn N | --conformance GOLDEN] [--seed S]\n".utf8))
         exit(2)
     }
 }
@@ -42,7 +44,9 @@ do {
 
 let harness = Harness(prefix: label.isEmpty ? "" : "[\(label)] ")
 let suite = KernelSuite(spec: spec, module: modulePath, harness: harness, withQemu: withQemu, withMdevctl: withMdevctl)
-if let churnCycles {
+if let conformanceGolden {
+    ConformanceChecks(suite: suite, golden: conformanceGolden, specPath: specPath).run()
+} else if let churnCycles {
     ChurnChecks(suite: suite, cycles: churnCycles, workers: 4, seed: fuzzSeed).run()
 } else if let fuzzOperations {
     Fuzzer(suite: suite, seed: fuzzSeed, operations: fuzzOperations).run()
