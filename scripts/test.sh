@@ -86,6 +86,7 @@ guest_suite fuzz --fuzz "${HDIOV_FUZZ_OPS:-1000000}" --seed "${HDIOV_FUZZ_SEED:-
 
 echo "== churn: create/open/close/remove with 4 workers, then unload edges"
 guest_suite churn --churn "${HDIOV_CHURN_CYCLES:-10000}" --seed "${HDIOV_FUZZ_SEED:-20261125}"
+guest_suite conformance --conformance "$top/Tests/HDIOVConformanceTests/golden/default.record"
 
 # The debug kernel (linux-source-6.12 with KASAN, lockdep, kmemleak; built into the cache on
 # first use, ~12-20 min on 2 cores): a short fuzz and churn, then `hdiov vm run --debug-kernel`

@@ -212,23 +212,41 @@ public struct DeviceManager: Sendable {
     }
 
     func readDevice(_ uuid: String, parent: String, type: String) throws(ManagerError) -> Vdev {
-        let statsPath = env.deviceAttribute(uuid, module: module, "stats")
-        let statsText = try readText(statsPath)
-        guard let stats = VdevStats(text: statsText) else {
-            throw ManagerError(.unexpected, "cannot read the stats of \(uuid)",
-                               reasons: ["\(statsPath): expected six lines `submitted N` … `kicks N`, found '\(statsText)'"])
+        // One directory open and four reads; queue_pairs is the count of qp_ids (the pool
+        // indices the VDEV holds), read only when qp_ids cannot be parsed.
+        let group = env.deviceGroup(uuid, module: module)
+        let names = ["stats", "weight", "pasid", "qp_ids"]
+        let results = backend.readAttributes(group, names)
+        var texts: [String] = []
+        for (i, r) in results.enumerated() {
+            switch r {
+            case .success(let text): texts.append(text)
+            case .failure(let error): throw readFailed(group + "/" + names[i], error)
+            }
         }
-        let group = backend.linkName(env.deviceEntry(uuid, "iommu_group"))
+        let statsPath = group + "/stats"
+        guard let stats = VdevStats(text: texts[0]) else {
+            throw ManagerError(.unexpected, "cannot read the stats of \(uuid)",
+                               reasons: ["\(statsPath): expected six lines `submitted N` … `kicks N`, found '\(texts[0])'"])
+        }
+        let qpIDsText = texts[3]
+        let queuePairs: Int
+        if let ids = QPIDList.parse(qpIDsText), !ids.isEmpty {
+            queuePairs = ids.count
+        } else {
+            queuePairs = try readInt(env.deviceAttribute(uuid, module: module, "queue_pairs"))
+        }
+        let groupNumber = backend.linkName(env.deviceEntry(uuid, "iommu_group"))
         return Vdev(
             uuid: uuid, parent: parent, type: type,
-            queuePairs: try readInt(env.deviceAttribute(uuid, module: module, "queue_pairs")),
-            weight: try readInt(env.deviceAttribute(uuid, module: module, "weight")),
-            pasid: try readInt(env.deviceAttribute(uuid, module: module, "pasid")),
-            qpIDsText: try readText(env.deviceAttribute(uuid, module: module, "qp_ids")),
+            queuePairs: queuePairs,
+            weight: try number(texts[1], group + "/weight"),
+            pasid: try number(texts[2], group + "/pasid"),
+            qpIDsText: qpIDsText,
             stats: stats,
-            iommuGroup: group,
+            iommuGroup: groupNumber,
             sysfsPath: env.device(uuid),
-            vfioGroupNode: group.map { env.vfioGroupNode($0) })
+            vfioGroupNode: groupNumber.map { env.vfioGroupNode($0) })
     }
 
     // MARK: Reading attributes
@@ -237,12 +255,24 @@ public struct DeviceManager: Sendable {
         do {
             return try backend.read(path)
         } catch {
-            throw ManagerError(
-                error.errno == ENOENT ? .notFound : .unexpected,
-                "cannot read \((path as NSString).lastPathComponent)", sysfs: error,
-                reasons: error.errno == ENOENT ? ["the file is gone: the device or the module went away meanwhile"] : [],
-                next: error.errno == EACCES ? ["reading this attribute needs more privileges (try sudo)"] : [])
+            throw readFailed(path, error)
         }
+    }
+
+    func readFailed(_ path: String, _ error: SysfsError) -> ManagerError {
+        ManagerError(
+            error.errno == ENOENT ? .notFound : .unexpected,
+            "cannot read \((path as NSString).lastPathComponent)", sysfs: error,
+            reasons: error.errno == ENOENT ? ["the file is gone: the device or the module went away meanwhile"] : [],
+            next: error.errno == EACCES ? ["reading this attribute needs more privileges (try sudo)"] : [])
+    }
+
+    func number(_ text: String, _ path: String) throws(ManagerError) -> Int {
+        guard let n = Int(text) ?? Int(text.trimmingCharacters(in: .whitespaces)) else {
+            throw ManagerError(.unexpected, "cannot read \((path as NSString).lastPathComponent)",
+                               reasons: ["\(path): expected a number, found '\(text)'"])
+        }
+        return n
     }
 
     func readInt(_ path: String) throws(ManagerError) -> Int {

@@ -14,6 +14,22 @@ public protocol SysfsBackend: Sendable {
     func exists(_ path: String) -> Bool
     /// The last component of a symlink's target (`iommu_group` → "12"), nil when not a link.
     func linkName(_ path: String) -> String?
+    /// Several attributes of one directory, in the order named. On the live tree the
+    /// directory is opened once and each file relative to it (`openat`), which spares the
+    /// kernel a full path walk (through the device's symlink) per attribute.
+    func readAttributes(_ directory: String, _ names: [String]) -> [Result<String, SysfsError>]
+}
+
+extension SysfsBackend {
+    public func readAttributes(_ directory: String, _ names: [String]) -> [Result<String, SysfsError>] {
+        names.map { name in
+            do throws(SysfsError) {
+                return .success(try read(directory + "/" + name))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
 }
 
 /// The live tree under `/` (or whatever root the environment names), through `SysfsFile`.
@@ -25,6 +41,9 @@ public struct RealSysfs: SysfsBackend {
     public func list(_ path: String) -> [String] { SysfsFile.list(path) }
     public func exists(_ path: String) -> Bool { SysfsFile.exists(path) }
     public func linkName(_ path: String) -> String? { SysfsFile.linkName(path) }
+    public func readAttributes(_ directory: String, _ names: [String]) -> [Result<String, SysfsError>] {
+        SysfsFile.readAttributes(directory, names)
+    }
 }
 
 /// What `lstat` says of one path: enough for a listing of the tree with its modes.

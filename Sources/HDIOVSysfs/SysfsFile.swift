@@ -32,6 +32,31 @@ public enum SysfsFile {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SysfsError(path: path, errno: errno, operation: "open") }
         defer { close(fd) }
+        return try readOpen(fd, path: path)
+    }
+
+    /// Several files of one directory: the directory opened once, each file with `openat`.
+    public static func readAttributes(_ directory: String, _ names: [String]) -> [Result<String, SysfsError>] {
+        let dir = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else {
+            let e = errno
+            return names.map { .failure(SysfsError(path: directory + "/" + $0, errno: e, operation: "open")) }
+        }
+        defer { close(dir) }
+        return names.map { name in
+            let path = directory + "/" + name
+            let fd = openat(dir, name, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return .failure(SysfsError(path: path, errno: errno, operation: "open")) }
+            defer { close(fd) }
+            do throws(SysfsError) {
+                return .success(try readOpen(fd, path: path))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    static func readOpen(_ fd: Int32, path: String) throws(SysfsError) -> String {
         // One read into a stack buffer: a sysfs attribute comes whole in one read (at most
         // a page), and a short read of a regular file is its end. Longer files go on.
         let result = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer -> Result<String, SysfsError> in

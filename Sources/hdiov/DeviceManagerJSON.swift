@@ -17,12 +17,64 @@ struct DeviceListJSON: Encodable {
         try c.encode(devices.map(DeviceJSON.init), forKey: .devices)
     }
 
-    /// Pretty-printed, keys sorted, slashes unescaped.
+    /// Pretty-printed, keys sorted, slashes unescaped: byte for byte what JSONEncoder gives
+    /// with `[.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]` (`encoded()`), written
+    /// directly, since with thousands of devices the encoder was a good part of `hdiov list`.
     func rendered() -> String {
+        var out = "{\n  \"devices\" : [\n"
+        for (i, d) in devices.enumerated() {
+            let group = d.iommuGroup.flatMap { Int($0) }.map { "\($0)" } ?? "null"
+            out += "    {\n"
+            out += "      \"iommu_group\" : \(group),\n"
+            out += "      \"parent\" : \(Self.quoted(d.parent)),\n"
+            out += "      \"pasid\" : \(d.pasid),\n"
+            out += "      \"qp_ids\" : \(Self.quoted(d.qpIDsText)),\n"
+            out += "      \"queue_pairs\" : \(d.queuePairs),\n"
+            out += "      \"stats\" : {\n"
+            out += "        \"bytes\" : \(d.stats.bytes),\n"
+            out += "        \"completed\" : \(d.stats.completed),\n"
+            out += "        \"errors\" : \(d.stats.errors),\n"
+            out += "        \"irqs\" : \(d.stats.irqs),\n"
+            out += "        \"kicks\" : \(d.stats.kicks),\n"
+            out += "        \"submitted\" : \(d.stats.submitted)\n"
+            out += "      },\n"
+            out += "      \"sysfs_path\" : \(Self.quoted(d.sysfsPath)),\n"
+            out += "      \"type\" : \(Self.quoted(d.type)),\n"
+            out += "      \"uuid\" : \(Self.quoted(d.uuid)),\n"
+            out += "      \"vfio_group_node\" : \(d.vfioGroupNode.map(Self.quoted) ?? "null"),\n"
+            out += "      \"weight\" : \(d.weight)\n"
+            out += i == devices.count - 1 ? "    }\n" : "    },\n"
+        }
+        if devices.isEmpty { out += "\n" }
+        out += "  ],\n  \"version\" : \(Self.schemaVersion)\n}"
+        return out
+    }
+
+    /// The same through JSONEncoder (what `rendered()` must equal).
+    func encoded() -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // Encoding plain strings and integers cannot fail.
         return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// A JSON string as JSONEncoder writes it (slashes unescaped).
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
     }
 }
 

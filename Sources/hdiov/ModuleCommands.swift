@@ -112,12 +112,13 @@ struct UnloadCommand: ParsableCommand {
             }
         }
         if manager.backend is MockKernel {
+            // Nothing is left to do: the devices are gone and a mock tree has no module.
             printError("""
-                hdiov: cannot unload \(manager.module) from the mock tree \(target.sysfsRoot)
-                  a mock kernel has no module to remove (it stays registered)
-                  next: `hdiov mock init --force \(target.sysfsRoot)` rebuilds it
+                hdiov: \(target.sysfsRoot) is a mock tree: it has no module to remove, so its parents stay registered
+                  next: `hdiov mock init --force \(target.sysfsRoot)` rebuilds it from scratch
                 """)
-            throw ExitCode(1)
+            print("no module to unload (mock tree)")
+            return
         }
         try moduleOperation { () throws(ModuleError) in try KernelModules().remove(name: manager.module) }
         print("unloaded \(manager.module)")
