@@ -62,6 +62,15 @@ struct KernelSuite {
         try expect(r.status == 0, "insmod \(module): \(r.output)")
     }
 
+    /// The kernel log has no oops, WARN, BUG, general protection fault or hung task.
+    func expectCleanDmesg() throws {
+        let bad = sh("dmesg").output.split(separator: "\n").filter { line in
+            ["WARNING:", "BUG:", "Oops", "general protection", "blocked for more than", "Call Trace"]
+                .contains { line.contains($0) }
+        }
+        try expect(bad.isEmpty, "dmesg:\n" + bad.joined(separator: "\n"))
+    }
+
     func run() {
         let fixed = spec.types.first { !$0.isFlex && $0.initialQueuePairs > 1 } ?? spec.types.first { !$0.isFlex }
         let flex = spec.types.first { $0.isFlex }
@@ -144,13 +153,8 @@ struct KernelSuite {
             try expect(r.status == 0, "rmmod: \(r.output)")
             try expect(!SysfsFile.exists(env.parent(parent)), "parent still registered")
         }
-        harness.check("dmesg has no WARN, BUG or oops") {
-            let log = sh("dmesg").output
-            let bad = log.split(separator: "\n").filter { line in
-                ["WARNING:", "BUG:", "Oops", "general protection", "blocked for more than", "Call Trace"]
-                    .contains { line.contains($0) }
-            }
-            try expect(bad.isEmpty, "dmesg:\n" + bad.joined(separator: "\n"))
+        harness.check("dmesg has no oops, WARN, BUG, GPF or hung task") {
+            try expectCleanDmesg()
         }
     }
 
