@@ -66,7 +66,7 @@ guest_suite() { # name, then hdiov-ktest arguments
     "$hdiov" vm run --kernel "$k" --quiet --timeout 1500 -- "$top/.build/debug/hdiov-ktest" \
       --module "$ko" --spec "$top/specs/default.yaml" --label "$k" "$@" >"$log/$name-$k.log" 2>&1
     status=$?
-    grep -E '^(ok|FAIL) |^  (fuzz: (done|errnos)|churn: )' "$log/$name-$k.log"
+    grep -E '^(ok|FAIL) |^  (fuzz: (done|errnos)|churn: |timing: )' "$log/$name-$k.log"
     p=$(grep -c '^ok ' "$log/$name-$k.log")
     f=$(grep -c '^FAIL ' "$log/$name-$k.log")
     passed=$((passed + p))
