@@ -90,9 +90,9 @@ public struct DatapathBench {
     /// outstanding each) for `seconds`, then drain. Returns completions and the elapsed
     /// time including the drain; any completion that is not OK is an error.
     static func drive(_ streams: inout [BenchStream], batch: Int, inFlight: Int, seconds: Double) throws
-        -> (completed: Int, elapsed: Double, submitSeconds: Double, submits: Int) {
+        -> (completed: Int, elapsed: Double, doorbellMicros: [Double]) {
         let t0 = now()
-        var submitSeconds = 0.0, submits = 0
+        var doorbell: [Double] = []
         let deadline = t0 + seconds
         var completed = 0
         var stopping = false
@@ -113,10 +113,10 @@ public struct DatapathBench {
                     var ds: [Descriptor] = []
                     ds.reserveCapacity(batch)
                     for k in 0..<batch { ds.append(streams[i].make(streams[i].next + k)) }
+                    try streams[i].qp.enqueue(ds)
                     let s0 = now()
-                    try streams[i].qp.submit(ds)
-                    submitSeconds += now() - s0
-                    submits += 1
+                    try streams[i].qp.ring()
+                    doorbell.append((now() - s0) * 1e6)
                     streams[i].next += batch
                     streams[i].outstanding += batch
                     progress = true
@@ -128,7 +128,7 @@ public struct DatapathBench {
             }
             if !progress { sched_yield() }
         }
-        return (completed, now() - t0, submitSeconds, submits)
+        return (completed, now() - t0, doorbell)
     }
 
     /// (a) NOPs in batches of `batch`, SQ_TAIL through the mmap'd doorbell vs a trapped pwrite.
@@ -137,28 +137,43 @@ public struct DatapathBench {
         defer { v.close() }
         var fast: [Double] = [], slow: [Double] = []
         var kicks = 0, batches = 0
-        var fastSubmit: [Double] = [], slowSubmit: [Double] = []
+        var fastRing: [Double] = [], slowRing: [Double] = []
         // Alternate the two, so drift in the machine's load hits both alike.
         for r in 0..<(repeats + 1) {
             for trapped in [false, true] {
                 v.qp.trapped = trapped
                 let k0 = v.qp.kicks
                 var s = [BenchStream(qp: v.qp, make: { .nop(cookie: UInt64($0)) })]
-                let (n, t, st, sn) = try Self.drive(&s, batch: batch, inFlight: ringSize, seconds: seconds)
+                let (n, t, ring) = try Self.drive(&s, batch: batch, inFlight: ringSize, seconds: seconds)
                 if r == 0 { continue }  // warm-up
-                let perSubmit = st / Double(max(sn, 1)) * 1e6
-                if trapped { slow.append(Double(n) / t); slowSubmit.append(perSubmit) } else {
+                _ = ring
+                if trapped { slow.append(Double(n) / t) } else {
                     fast.append(Double(n) / t)
-                    fastSubmit.append(perSubmit)
                     kicks += v.qp.kicks - k0
                     batches += n / batch
                 }
             }
         }
         v.qp.trapped = false
+        // The doorbell alone: SQ_TAIL rewritten with its current value in a tight loop (no new
+        // descriptors), through the mapping vs trapped; µs per write.
+        for r in 0..<(repeats + 1) {
+            for trapped in [false, true] {
+                var n = 0
+                let t0 = Self.now()
+                var t = t0
+                repeat {
+                    for _ in 0..<256 { try v.qp.writeTail(trapped: trapped) }
+                    n += 256
+                    t = Self.now()
+                } while t - t0 < seconds / 4
+                if r == 0 { continue }
+                if trapped { slowRing.append((t - t0) / Double(n) * 1e6) } else { fastRing.append((t - t0) / Double(n) * 1e6) }
+            }
+        }
         return DoorbellResult(batch: batch, ringSize: ringSize, mmapDescPerSec: Summary(fast),
                               trappedDescPerSec: Summary(slow), mmapKicks: kicks, mmapBatches: batches,
-                              mmapSubmitMicros: Summary(fastSubmit), trappedSubmitMicros: Summary(slowSubmit))
+                              mmapDoorbellMicros: Summary(fastRing), trappedDoorbellMicros: Summary(slowRing))
     }
 
     /// memcpy of `size` bytes at rotating offsets over `area` bytes, MiB/s for `seconds`.
@@ -197,7 +212,7 @@ public struct DatapathBench {
                     let off = UInt64((n % slots) * size)
                     return .copy(src: src + off, dst: dst + off, length: size, cookie: UInt64(n))
                 })]
-                let (n, t, _, _) = try Self.drive(&s, batch: batch, inFlight: inFlight, seconds: seconds)
+                let (n, t, _) = try Self.drive(&s, batch: batch, inFlight: inFlight, seconds: seconds)
                 let covered = min(n, slots) * size
                 guard memcmp(v.src.pointer, v.dst.pointer, covered) == 0 else {
                     throw DataPathError("COPY \(size): destination differs from source")
@@ -215,6 +230,13 @@ public struct DatapathBench {
 
     /// (c) COPY of `size` bytes over `vdevs` VDEVs of one QP each, one polling thread feeding all.
     public func aggregate(vdevs: Int, engineThreads: Int, size: Int = 65536, ringSize: Int = 64) throws -> AggregateResult {
+        let (mib, rate) = try aggregateSamples(vdevs: vdevs, size: size, ringSize: ringSize)
+        log("aggregate \(vdevs) VDEVs, \(engineThreads) engine threads: \(Summary(mib).median) MiB/s")
+        return AggregateResult(vdevs: vdevs, engineThreads: engineThreads, bytes: size, MiBps: Summary(mib), descPerSec: Summary(rate))
+    }
+
+    /// MiB/s and descriptors/s of each run (after a warm-up run).
+    func aggregateSamples(vdevs: Int, size: Int, ringSize: Int = 64) throws -> (mib: [Double], rate: [Double]) {
         let area = 1 << 20
         var devices: [BenchVDEV] = []
         defer { for d in devices { d.close() } }
@@ -233,13 +255,12 @@ public struct DatapathBench {
                     return .copy(src: src + off, dst: dst + off, length: size, cookie: UInt64(n))
                 })
             }
-            let (n, t, _, _) = try Self.drive(&streams, batch: batch, inFlight: inFlight, seconds: seconds)
+            let (n, t, _) = try Self.drive(&streams, batch: batch, inFlight: inFlight, seconds: seconds)
             if r == 0 { continue }
             mib.append(Double(n) * Double(size) / 1_048_576 / t)
             rate.append(Double(n) / t)
         }
-        log("aggregate \(vdevs) VDEVs, \(engineThreads) engine threads: \(Summary(mib).median) MiB/s")
-        return AggregateResult(vdevs: vdevs, engineThreads: engineThreads, bytes: size, MiBps: Summary(mib), descPerSec: Summary(rate))
+        return (mib, rate)
     }
 
     /// The guest's CPU model and count, and the running kernel.
@@ -270,17 +291,42 @@ public struct DatapathBench {
         let db = try doorbell()
         log(String(format: "doorbell: mmap %.0f/s, trapped %.0f/s, %.2fx", db.mmapDescPerSec.median, db.trappedDescPerSec.median, db.ratio))
         let copies = try copy()
-        var agg: [AggregateResult] = []
+        // Engine thread counts in alternating passes (e.g. 1, 2, 1, 2), samples pooled: drift in
+        // the host's load then hits every thread count alike.
         let current = Self.engineThreads(module: module) ?? 1
-        for n in vdevCounts { agg.append(try aggregate(vdevs: n, engineThreads: current, size: 65536)) }
-        for threads in reloadThreads where threads != current {
-            guard reload(threads) else {
-                notes.append("could not reload \(module) with engine_threads=\(threads)")
-                continue
+        let order = [current] + reloadThreads.filter { $0 != current }
+        var samples: [Int: [Int: (mib: [Double], rate: [Double])]] = [:]
+        var loaded = current
+        var failed: Set<Int> = []
+        let size = 65536
+        for threads in order + order where !failed.contains(threads) {
+            if threads != loaded {
+                guard reload(threads) else {
+                    notes.append("could not reload \(module) with engine_threads=\(threads)")
+                    failed.insert(threads)
+                    continue
+                }
+                loaded = threads
             }
-            for n in vdevCounts { agg.append(try aggregate(vdevs: n, engineThreads: threads, size: 65536)) }
+            for n in vdevCounts {
+                let s = try aggregateSamples(vdevs: n, size: size)
+                samples[threads, default: [:]][n, default: ([], [])].mib += s.mib
+                samples[threads, default: [:]][n, default: ([], [])].rate += s.rate
+                log("aggregate \(n) VDEVs, \(threads) engine threads: \(Summary(s.mib).median) MiB/s")
+            }
         }
-        if reloadThreads.isEmpty { notes.append("engine_threads other than \(current) not measured (no module path to reload)") }
+        var agg: [AggregateResult] = []
+        for threads in order {
+            for n in vdevCounts {
+                guard let s = samples[threads]?[n] else { continue }
+                agg.append(AggregateResult(vdevs: n, engineThreads: threads, bytes: size, MiBps: Summary(s.mib), descPerSec: Summary(s.rate)))
+            }
+        }
+        if order.count > 1 {
+            notes.append("aggregate: engine thread counts measured in two alternating passes (\((order + order).map(String.init).joined(separator: ", "))), \(2 * repeats) runs pooled per number")
+        } else if reloadThreads.isEmpty {
+            notes.append("engine_threads other than \(current) not measured (no module path to reload)")
+        }
         return DatapathResult(
             kernel: g.kernel, machine: g.machine, date: ISO8601DateFormatter().string(from: Date()),
             repeats: repeats, secondsPerRun: seconds, doorbell: db, copy: copies, aggregate: agg,

@@ -10,23 +10,23 @@ public struct DoorbellResult: Codable, Sendable {
     /// KICKs the fast path needed (NEED_KICK set), summed over its runs, and its batches.
     public var mmapKicks: Int
     public var mmapBatches: Int
-    /// Time the driver spends submitting one batch (descriptors written + SQ_TAIL published
-    /// + NEED_KICK checked), µs per batch, median per run.
-    public var mmapSubmitMicros: Summary?
-    public var trappedSubmitMicros: Summary?
+    /// The doorbell alone: µs per SQ_TAIL write (same value, no new descriptors) in a tight
+    /// loop, through the mapping (barrier + store) or trapped (pwrite on BAR2).
+    public var mmapDoorbellMicros: Summary?
+    public var trappedDoorbellMicros: Summary?
     public var ratio: Double { trappedDescPerSec.median > 0 ? mmapDescPerSec.median / trappedDescPerSec.median : 0 }
-    /// Trapped / mmap submit cost per batch: how much cheaper the doorbell itself is.
-    public var submitCostRatio: Double? {
-        guard let f = mmapSubmitMicros?.median, let t = trappedSubmitMicros?.median, f > 0 else { return nil }
+    /// Trapped / mmap doorbell cost per batch: how much cheaper the doorbell itself is.
+    public var doorbellCostRatio: Double? {
+        guard let f = mmapDoorbellMicros?.median, let t = trappedDoorbellMicros?.median, f > 0 else { return nil }
         return t / f
     }
 
     public init(batch: Int, ringSize: Int, mmapDescPerSec: Summary, trappedDescPerSec: Summary, mmapKicks: Int, mmapBatches: Int,
-                mmapSubmitMicros: Summary? = nil, trappedSubmitMicros: Summary? = nil) {
+                mmapDoorbellMicros: Summary? = nil, trappedDoorbellMicros: Summary? = nil) {
         self.batch = batch; self.ringSize = ringSize
         self.mmapDescPerSec = mmapDescPerSec; self.trappedDescPerSec = trappedDescPerSec
         self.mmapKicks = mmapKicks; self.mmapBatches = mmapBatches
-        self.mmapSubmitMicros = mmapSubmitMicros; self.trappedSubmitMicros = trappedSubmitMicros
+        self.mmapDoorbellMicros = mmapDoorbellMicros; self.trappedDoorbellMicros = trappedDoorbellMicros
     }
 }
 

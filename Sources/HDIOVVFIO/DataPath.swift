@@ -214,6 +214,17 @@ public final class QueuePair {
         return try ring()
     }
 
+    /// Write descriptors into the SQ without ringing (publish them later with `ring()`).
+    public func enqueue(_ descriptors: [Descriptor]) throws {
+        guard descriptors.count <= space else {
+            throw DataPathError("QP \(index): \(descriptors.count) descriptors but only \(space) free ring slots")
+        }
+        for d in descriptors {
+            d.store(to: sq.pointer + Int(sqTail & UInt32(ringSize - 1)) * 64)
+            sqTail &+= 1
+        }
+    }
+
     /// Publish SQ_TAIL; kick when the engine asked for it.
     @discardableResult
     public func ring() throws -> Bool {
@@ -230,6 +241,17 @@ public final class QueuePair {
             return true
         }
         return false
+    }
+
+    /// Write SQ_TAIL once, without the NEED_KICK check: a store to the mapped page, or the
+    /// trapped write. For measuring the doorbell itself.
+    public func writeTail(trapped: Bool) throws {
+        if trapped || doorbell == nil {
+            try device.write32(bar2, at: UInt64(index) * 4096, sqTail)
+        } else {
+            hdiov_mb()
+            hdiov_store32(doorbell!, sqTail)
+        }
     }
 
     /// NEED_KICK as the engine last left it.

@@ -85,6 +85,7 @@ struct BenchDatapathCommand: ParsableCommand {
                     "bench", "datapath", "--in-guest", "--module", ko, "--repeats", String(repeats),
                     "--seconds", String(seconds), "--vdevs"] + vdevs.map(String.init) + ["--threads"] + threads.map(String.init)
         if let s = self.spec { args += ["--spec", s] }
+        let loadBefore = BenchSuiteCommand.hostLoad()
         progress("running in the embedded machine (\(prepared.release))")
         let output = try captureOutput(selfExecutable(), args)
         guard let begin = output.range(of: DatapathMarkers.begin), let end = output.range(of: DatapathMarkers.end),
@@ -94,6 +95,7 @@ struct BenchDatapathCommand: ParsableCommand {
         }
         var result = try JSONDecoder().decode(DatapathResult.self, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
         result.machine = BenchSuiteCommand.machineDescription()
+            + "; host load average (1/5/15 min) \(loadBefore) before, \(BenchSuiteCommand.hostLoad()) after"
         return result
     }
 

@@ -55,6 +55,7 @@ struct BenchSuiteCommand: ParsableCommand {
         let prepared = try cache.prepare(kernel)
         let mtty = try MttySample.build(headers: prepared.headersDir, cache: cache.root + "/mtty/" + prepared.release)
         progress("modules: \(ours), \(mtty)")
+        let loadBefore = Self.hostLoad()
         let exe = selfExecutable()
         let args = ["vm", "run", "--kernel", kernel.rawValue, "--quiet", "--timeout", "3000", "--", exe, "bench", "guest",
                     "--ours", ours, "--mtty", mtty, "--scale", String(scale),
@@ -67,7 +68,7 @@ struct BenchSuiteCommand: ParsableCommand {
             throw ValidationError("the guest printed no results (output above)")
         }
         var report = try JSONDecoder().decode(BenchReport.self, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
-        report.machine = Self.machineDescription()
+        report.machine = Self.machineDescription() + "; host load average (1/5/15 min) \(loadBefore) before, \(Self.hostLoad()) after"
         if report.datapath != nil { report.datapath?.machine = report.machine }
         let outPath = out ?? paths.root + "/BENCHMARKS.md"
         let outDir = (outPath as NSString).deletingLastPathComponent
@@ -89,12 +90,18 @@ struct BenchSuiteCommand: ParsableCommand {
         print(outPath)
     }
 
+    /// The host's load averages, "1.00 0.50 0.25": other VMs on the machine skew the numbers.
+    static func hostLoad() -> String {
+        let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
+    }
+
     static func machineDescription() -> String {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?
             .split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
         return "\(ProcessInfo.processInfo.activeProcessorCount) cores (\(model)), "
-            + "\(ProcessInfo.processInfo.physicalMemory >> 30) GiB; guest: QEMU TCG, 2 vCPUs, 2 GiB"
+            + "\(ProcessInfo.processInfo.physicalMemory >> 30) GiB; guest: QEMU TCG (single-threaded), 2 vCPUs, 2 GiB"
     }
 }
 
