@@ -17,16 +17,85 @@ public struct VMOptions: Sendable, Equatable {
     /// After the command, scan for kmemleak reports and look through dmesg for KASAN and lockdep
     /// reports (the debug kernel); a finding turns a zero exit status into 1 (`DebugKernel.checkScript`).
     public var kernelChecks = false
+    /// Appended to the QEMU command line as given (e.g. `-device`, `nvme,…`); empty by default.
+    public var extraQemuArguments: [String] = []
+    /// Appended, space-separated, to the kernel command line; empty by default.
+    public var extraKernelArguments: [String] = []
 
     public init(memoryMiB: Int = 2048, cpus: Int = 2, timeout: Double = 1200, udev: Bool = false,
-                environment: [String] = [], dmesgPath: String? = nil, kernelChecks: Bool = false) {
+                environment: [String] = [], dmesgPath: String? = nil, kernelChecks: Bool = false,
+                extraQemuArguments: [String] = [], extraKernelArguments: [String] = []) {
         self.kernelChecks = kernelChecks
+        self.extraQemuArguments = extraQemuArguments
+        self.extraKernelArguments = extraKernelArguments
         self.memoryMiB = memoryMiB
         self.cpus = cpus
         self.timeout = timeout
         self.udev = udev
         self.environment = environment
         self.dmesgPath = dmesgPath
+    }
+}
+
+/// A named machine variant: QEMU arguments and kernel arguments added to the default machine
+/// (`pc`, no IOMMU), which itself stays as it is.
+public enum MachinePreset: Equatable, Sendable {
+    /// q35 with an emulated VT-d (intel-iommu, interrupt remapping, caching mode for VFIO) and an
+    /// NVMe controller behind a PCIe root port whose PF offers `maxVFs` SR-IOV VFs (1…127); the
+    /// flexible queue and interrupt resources are sized so QEMU accepts every VF count:
+    /// 2 queues and 1 vector per VF, and the PF keeps at least 2 queues and 1 vector of its own
+    /// (max_ioqpairs, msix_qsize: QEMU's defaults 64 and 65 unless more are needed).
+    case sriovNVMe(maxVFs: Int)
+
+    /// QEMU's NVME_MAX_VFS (hw/nvme/nvme.h).
+    public static let nvmeMaxVFs = 127
+    public static let sriovNVMeDefaultVFs = 8
+
+    /// `sriov-nvme` or `sriov-nvme:N`.
+    public init?(name: String) {
+        let parts = name.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard parts[0] == "sriov-nvme" else { return nil }
+        if parts.count == 1 {
+            self = .sriovNVMe(maxVFs: Self.sriovNVMeDefaultVFs)
+            return
+        }
+        guard let n = Int(parts[1]), n >= 1, n <= Self.nvmeMaxVFs else { return nil }
+        self = .sriovNVMe(maxVFs: n)
+    }
+
+    public var name: String {
+        switch self {
+        case .sriovNVMe(let n): "sriov-nvme:\(n)"
+        }
+    }
+
+    public var qemuArguments: [String] {
+        switch self {
+        case .sriovNVMe(let n):
+            [
+                "-machine", "q35,kernel-irqchip=split",
+                "-device", "intel-iommu,intremap=on,caching-mode=on",
+                "-device", "pcie-root-port,id=hdiov_rp0,chassis=1",
+                "-device", "nvme-subsys,id=hdiov_subsys0",
+                "-device", "nvme,serial=deadbeef,bus=hdiov_rp0,subsys=hdiov_subsys0,sriov_max_vfs=\(n),"
+                    + "sriov_vq_flexible=\(2 * n),sriov_vi_flexible=\(n),"
+                    + "max_ioqpairs=\(max(64, 2 * n + 2)),msix_qsize=\(max(65, n + 1))",
+            ]
+        }
+    }
+
+    public var kernelArguments: [String] {
+        switch self {
+        case .sriovNVMe: ["intel_iommu=on"]
+        }
+    }
+
+    /// `options` with this preset's arguments added before the ones already there.
+    public func applied(to options: VMOptions) -> VMOptions {
+        var o = options
+        o.extraQemuArguments = qemuArguments + o.extraQemuArguments
+        o.extraKernelArguments = kernelArguments + o.extraKernelArguments
+        return o
     }
 }
 
@@ -59,7 +128,8 @@ public struct VirtualMachine {
 
     /// The QEMU command line (without the executable).
     static func qemuArguments(kernel: PreparedKernel, initramfs: String, runDir: String, options: VMOptions) -> [String] {
-        [
+        let append = ([kernelCommandLine] + options.extraKernelArguments).joined(separator: " ")
+        return [
             // /dev/kvm exists on the CI machines but KVM guests hang there. One TCG thread for
             // all vCPUs: with a thread per vCPU, the kernel patching its own text (static keys,
             // alternatives) raced with the other vCPU and oopsed on int3 (seen on 6.12).
@@ -69,10 +139,10 @@ public struct VirtualMachine {
             // The console on our stdout; stdin is /dev/null (no signal/monitor multiplexing).
             "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console", "-monitor", "none",
             "-kernel", kernel.vmlinuz, "-initrd", initramfs,
-            "-append", kernelCommandLine,
+            "-append", append,
             "-virtfs", "local,path=/,mount_tag=\(Initramfs.hostRootTag),security_model=none,readonly=on,multidevs=remap",
             "-virtfs", "local,path=\(qemuEscape(runDir)),mount_tag=\(Initramfs.runTag),security_model=none",
-        ]
+        ] + options.extraQemuArguments
     }
 
     /// The guest-side script (`/run/hdiov-vm/run.sh`, run by `/bin/sh` in the chroot).

@@ -81,6 +81,28 @@ struct VMCommand: ParsableCommand {
         @Option(name: .long, help: ArgumentHelp("Copy the guest's dmesg to this file afterwards.", valueName: "file"))
         var dmesg: String?
 
+        @Option(name: .customLong("qemu-arg"), parsing: .unconditionalSingleValue, help: ArgumentHelp(
+            "Append one argument to the QEMU command line (repeatable), e.g. --qemu-arg -device --qemu-arg nvme,serial=x.",
+            valueName: "arg"))
+        var qemuArguments: [String] = []
+
+        @Option(name: .customLong("append"), help: ArgumentHelp(
+            "Append to the kernel command line (repeatable; each value may hold several space-separated arguments).",
+            valueName: "args"))
+        var kernelArguments: [String] = []
+
+        @Option(name: .long, help: ArgumentHelp(
+            "Machine preset added to the default machine: sriov-nvme[:N] (q35, intel-iommu, an NVMe PF with N SR-IOV "
+            + "VFs, default \(MachinePreset.sriovNVMeDefaultVFs), at most \(MachinePreset.nvmeMaxVFs); kernel argument intel_iommu=on).",
+            valueName: "preset"),
+                transform: { value in
+                    guard let preset = MachinePreset(name: value) else {
+                        throw ValidationError("unknown machine preset \(value); use sriov-nvme or sriov-nvme:N (1…\(MachinePreset.nvmeMaxVFs))")
+                    }
+                    return preset
+                })
+        var machine: MachinePreset?
+
         @Argument(parsing: .postTerminator, help: "The command to run in the guest, after `--`.")
         var command: [String] = []
 
@@ -100,9 +122,13 @@ struct VMCommand: ParsableCommand {
             do {
                 let kernel = try kernelOptions.prepare(cache)
                 let dmesgPath = dmesg.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-                let vm = VirtualMachine(kernel: kernel, cache: cache, options: VMOptions(
+                var options = VMOptions(
                     memoryMiB: memory, cpus: cpus, timeout: timeout, udev: udev,
-                    environment: environment, dmesgPath: dmesgPath, kernelChecks: kernelOptions.debugKernel))
+                    environment: environment, dmesgPath: dmesgPath, kernelChecks: kernelOptions.debugKernel,
+                    extraQemuArguments: qemuArguments,
+                    extraKernelArguments: kernelArguments.flatMap { $0.split(separator: " ").map(String.init) })
+                if let machine { options = machine.applied(to: options) }
+                let vm = VirtualMachine(kernel: kernel, cache: cache, options: options)
                 status = try vm.run(command: command, workingDirectory: FileManager.default.currentDirectoryPath)
             } catch let error as MachineError {
                 FileHandle.standardError.write(Data("hdiov vm: error: \(error)\n".utf8))
