@@ -9,7 +9,7 @@ struct BenchGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, run in the embedded machine against the real kernel.",
-        subcommands: [BenchSuiteCommand.self, BenchDatapathCommand.self, BenchGuestCommand.self]
+        subcommands: [BenchSuiteCommand.self, BenchDatapathCommand.self, BenchSriovCommand.self, BenchGuestCommand.self]
     )
 }
 

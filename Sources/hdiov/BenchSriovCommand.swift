@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import HDIOVBench
+import HDIOVMachine
+import HDIOVSpec
+import HDIOVSysfs
+
+/// `hdiov bench sriov`: the SR-IOV analogue. On the host it builds the module, boots the embedded
+/// machine with the `sriov-nvme:N` preset (q35, emulated VT-d, QEMU's NVMe controller with N VFs)
+/// and runs itself there with --guest; the guest part measures both sides in one run.
+struct BenchSriovCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sriov",
+        abstract: "SR-IOV analogue: NVMe VFs (enable, bind to vfio-pci, VFIO open) vs our VDEVs (create, VFIO open); count limits.",
+        discussion: """
+            On the host: builds the module for --kernel, boots the embedded machine with \
+            `--machine sriov-nvme:N` (N = --max-vfs) and runs `hdiov bench sriov --guest` there; \
+            prints a table (or --json) and writes docs/bench/sriov.json and docs/bench/sriov.md \
+            (--out-dir). In the guest (--guest, as root): loads nvme, vfio-pci and the module \
+            (`hdiov load --module`), then measures --devices VFs (default: all) and as many VDEVs.
+            """
+    )
+
+    @Option(help: "Kernel to boot: 6.1 or 6.12.")
+    var kernel: KernelChoice = .v6_1
+
+    @Option(help: "VFs the NVMe PF offers (the machine preset's sriov_max_vfs, 1…\(MachinePreset.nvmeMaxVFs)).")
+    var maxVfs = MachinePreset.nvmeMaxVFs
+
+    @Option(help: "Devices measured on each side (default: all the PF's VFs).")
+    var devices: Int?
+
+    @Option(help: "Rounds of VF enable/disable timed.")
+    var rounds = 5
+
+    @Option(help: "Device spec of the module.")
+    var spec: String?
+
+    @Option(help: "Our module (.ko); with --guest, required.")
+    var module: String?
+
+    @Option(help: "Where sriov.json and sriov.md go (default: docs/bench of this checkout).")
+    var outDir: String?
+
+    @Flag(help: "Do not write sriov.json / sriov.md.")
+    var noWrite = false
+
+    @Flag(help: "Print JSON instead of the tables.")
+    var json = false
+
+    @Flag(help: "Measure here: the caller is the embedded machine booted with the sriov-nvme preset.")
+    var guest = false
+
+    /// Markers around the guest's JSON.
+    static let begin = "HDIOV-SRIOV-JSON-BEGIN"
+    static let end = "HDIOV-SRIOV-JSON-END"
+
+    func validate() throws {
+        if maxVfs < 1 || maxVfs > MachinePreset.nvmeMaxVFs {
+            throw ValidationError("--max-vfs must be 1…\(MachinePreset.nvmeMaxVFs) (QEMU's NVME_MAX_VFS)")
+        }
+        if let devices, devices < 1 { throw ValidationError("--devices must be at least 1") }
+        if rounds < 1 { throw ValidationError("--rounds must be at least 1") }
+        if guest && module == nil { throw ValidationError("--guest needs --module") }
+    }
+
+    func run() throws {
+        if guest {
+            let result = try measureInGuest()
+            print(Self.begin)
+            print(String(decoding: try JSONEncoder.pretty.encode(result), as: UTF8.self))
+            print(Self.end)
+            return
+        }
+        var result = try fromHost()
+        result.machine = BenchSuiteCommand.machineDescription() + "; " + result.machine
+        if !noWrite {
+            let dir = outDir ?? ProjectPaths().root + "/docs/bench"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try JSONEncoder.pretty.encode(result).write(to: URL(fileURLWithPath: dir + "/sriov.json"), options: .atomic)
+            try Data(result.markdown().utf8).write(to: URL(fileURLWithPath: dir + "/sriov.md"), options: .atomic)
+            printError("hdiov bench: wrote \(dir)/sriov.json and \(dir)/sriov.md")
+        }
+        if json {
+            print(String(decoding: try JSONEncoder.pretty.encode(result), as: UTF8.self))
+        } else {
+            print("kernel: \(result.kernel)\nmachine: \(result.machine)\nQEMU machine: \(result.qemuMachine)\n")
+            print(result.table() + "\n")
+            print(result.limitsTable() + "\n")
+            print(result.ratiosLine())
+        }
+    }
+
+    /// Build the module, boot the machine with the preset, run `bench sriov --guest` there.
+    func fromHost() throws -> SriovResult {
+        let paths = ProjectPaths()
+        let progress: @Sendable (String) -> Void = { printError("hdiov bench: \($0)") }
+        let cache = KernelCache(progress: progress)
+        let prepared = try cache.prepare(kernel)
+        let ko = try buildModule(
+            paths: paths, kernel: kernel, kdir: nil, source: paths.kmod, spec: self.spec ?? paths.defaultSpec,
+            buildDir: paths.root + "/.build-sriov/kmod/" + prepared.release, sparse: false, quiet: true
+        ).module
+        let preset = MachinePreset.sriovNVMe(maxVFs: maxVfs)
+        var args = ["vm", "run", "--kernel", kernel.rawValue, "--quiet", "--timeout", "3000", "--machine", preset.name,
+                    "--", selfExecutable(), "bench", "sriov", "--guest", "--module", ko, "--rounds", String(rounds),
+                    "--max-vfs", String(maxVfs)]
+        if let devices { args += ["--devices", String(devices)] }
+        if let s = self.spec { args += ["--spec", s] }
+        let loadBefore = BenchSuiteCommand.hostLoad()
+        progress("running in the embedded machine (\(prepared.release), \(preset.name))")
+        let output = try captureOutput(selfExecutable(), args)
+        guard let begin = output.range(of: Self.begin), let end = output.range(of: Self.end),
+              begin.upperBound < end.lowerBound else {
+            printError(output)
+            throw ValidationError("the guest printed no results (output above)")
+        }
+        var result = try JSONDecoder().decode(SriovResult.self, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
+        result.machine = "host load average (1/5/15 min) \(loadBefore) before, \(BenchSuiteCommand.hostLoad()) after"
+        return result
+    }
+
+    func measureInGuest() throws -> SriovResult {
+        let spec = try SpecParser.load(path: self.spec ?? ProjectPaths().defaultSpec)
+        let log: (String) -> Void = { printError("hdiov bench: \($0)") }
+        guard system("modprobe -a nvme vfio-pci") == 0 else { throw ValidationError("modprobe nvme vfio-pci failed") }
+        guard let module, system("\(selfExecutable()) load --module '\(module)' >/dev/null") == 0 else {
+            throw ValidationError("hdiov load --module failed")
+        }
+        guard let pf = GuestBench.findSriovPF() else {
+            throw ValidationError("no PCI device with sriov_totalvfs > 0: boot with --machine sriov-nvme[:N]")
+        }
+        let total = Int(try SysfsFile.read("/sys/bus/pci/devices/\(pf)/sriov_totalvfs")) ?? 0
+        let count = devices ?? total
+        guard count <= total else { throw ValidationError("--devices \(count) > sriov_totalvfs \(total)") }
+        let bench = GuestBench()
+        log("SR-IOV: \(count) VFs of \(pf), \(rounds) enable rounds")
+        let vf = try bench.sriov(pf: pf, count: count, rounds: rounds)
+        let enabled = vf.vfs.count
+        let small = spec.types.first { $0.initialQueuePairs == 1 && !$0.isFlex } ?? spec.types[0]
+        let type = "\(spec.module)-\(small.id)"
+        log("HD-IOV: \(count) VDEVs of \(type)")
+        let vdev = try bench.vdevInit(parents: spec.parentNames, type: type, count: count)
+        let parents = try bench.parentLimits(spec.parentNames)
+        _ = system("echo 0 > /sys/bus/pci/devices/\(pf)/sriov_numvfs")
+        _ = system("rmmod \(spec.module)")
+        var uts = utsname()
+        uname(&uts)
+        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let preset = MachinePreset.sriovNVMe(maxVFs: maxVfs)
+        return SriovResult(
+            kernel: release, machine: "", qemuMachine: "\(preset.name): "
+                + preset.qemuArguments.joined(separator: " ") + "; kernel: " + preset.kernelArguments.joined(separator: " "),
+            date: ISO8601DateFormatter().string(from: Date()), pf: pf, devices: count,
+            vfEnable: vf.enable, vfEnableOne: vf.enableOne, vfDisable: vf.disable, vfBind: vf.bind, vfOpen: vf.open,
+            vdevType: type, vdevCreate: vdev.create, vdevOpen: vdev.open,
+            sriovTotalVFs: total, sriovEnabledVFs: enabled, parents: parents)
+    }
+}
