@@ -62,6 +62,12 @@ public struct SriovResult: Codable, Sendable {
     public var parents: [SriovParentLimit]
     public var vdevMaxSum: Int
     public var vdevLimit: Int
+    /// VDEVs of the 1-QP type actually created at once (every parent filled until ENOSPC) in this
+    /// run, when checked; and the VFs' reset method (`reset_method`), which vfio-pci's open runs.
+    public var vdevReached: Int?
+    /// Why each parent took no more VDEVs in that fill (errno names, one per parent).
+    public var vdevFillStops: [String]?
+    public var vfResetMethod: String?
     /// vdevLimit / sriovTotalVFs (the paper: 758 / 256 = 2.96).
     public var countRatio: Double
     /// vfTotal median / vdevTotal median (the paper: 2.9).
@@ -125,7 +131,7 @@ public struct SriovResult: Codable, Sendable {
         | | devices | |
         |---|---:|---|
         | SR-IOV: NVMe PF `sriov_totalvfs` | \(sriovTotalVFs) | \(sriovEnabledVFs) enabled at once and bound to vfio-pci in this run |
-        | HD-IOV: Σ min(vdev_max, qp_total) over \(parents.count) parents | \(vdevLimit) | \(parentText) (Σ vdev_max \(vdevMaxSum)) |
+        | HD-IOV: Σ min(vdev_max, qp_total) over \(parents.count) parents | \(vdevLimit) | \(parentText) (Σ vdev_max \(vdevMaxSum))\(vdevReached.map { "; \($0) created at once in this run" } ?? "")\(vdevFillStops.map { ", the next create on each parent: " + $0.joined(separator: ", ") } ?? "") |
         | **ratio HD-IOV / SR-IOV** | \(String(format: "%.1fx", countRatio)) | paper: \(Self.paperVdevs) vs \(Self.paperVFs) = \(String(format: "%.2fx", Double(Self.paperVdevs) / Double(Self.paperVFs))) |
         """
     }
@@ -160,14 +166,19 @@ public struct SriovResult: Codable, Sendable {
 
         \(table())
 
-        The enable write brings up all \(devices) VFs at once (SR-IOV cannot add a VF to an enabled PF); its \
+        \(vfResetMethod.map { "Opening a VF through vfio-pci resets the function first (the VFs' `reset_method`: \($0)); for an FLR the kernel waits the 100 ms PCIe requires after it (`pcie_flr`) before touching the function again, which alone is most of the VF's open time. Opening a VDEV resets nothing in hardware. " } ?? "")Neither side programs a queue here (QEMU's NVMe VFs \
+        stay offline until the PF assigns them queues and vectors with Virtualization Management commands, \
+        e.g. `nvme virt-mgmt`); the VDEVs' full init to a first completion is in the device-init section of \
+        BENCHMARKS.md. The enable write brings up all \(devices) VFs at once (SR-IOV cannot add a VF to an enabled PF); its \
         median is split evenly over the VFs in the per-VF total.
 
         ### Device count limits
 
         \(limitsTable())
 
-        QEMU 7.2's NVMe controller caps `sriov_max_vfs` at 127 (NVME_MAX_VFS); the SR-IOV capability itself \
+        Our limit is the spec's `pfs` × `max_vdevs` (bounded by `queue_pairs` per parent for the 1-QP type): \
+        a software setting, raised by editing the spec; what bounds it for real is kernel memory per VDEV \
+        (the scale section of BENCHMARKS.md). QEMU 7.2's NVMe controller caps `sriov_max_vfs` at 127 (NVME_MAX_VFS); the SR-IOV capability itself \
         allows up to 65535 VFs per PF, bounded in practice by the device's resources (the paper's NIC: 256).
 
         ### Ratios (this run)
@@ -261,6 +272,26 @@ extension GuestBench {
             open.append(t3 - t2)
         }
         return (create, open)
+    }
+
+    /// Create VDEVs of `type` on every parent until each refuses (ENOSPC); returns how many were live
+    /// at once, then removes them. Stops at the first other error.
+    public func fill(parents: [String], type: String) -> (count: Int, stops: [String]) {
+        var uuids: [String] = [], stops: [String] = []
+        defer { for u in uuids { try? SysfsFile.write(env.device(u) + "/remove", "1") } }
+        for p in parents {
+            let path = env.type(p, type) + "/create"
+            while true {
+                let u = UUID().uuidString.lowercased()
+                let written = Result { () throws(SysfsError) in try SysfsFile.write(path, u) }
+                if case .failure(let e) = written {
+                    stops.append(Errno.name(e.errno))
+                    break
+                }
+                uuids.append(u)
+            }
+        }
+        return (uuids.count, stops)
     }
 
     /// Each parent's vdev_max and qp_total.

@@ -45,6 +45,9 @@ struct BenchSriovCommand: ParsableCommand {
     @Flag(help: "Do not write sriov.json / sriov.md.")
     var noWrite = false
 
+    @Flag(help: "Skip checking the VDEV limit by creating VDEVs until every parent refuses.")
+    var noFill = false
+
     @Flag(help: "Print JSON instead of the tables.")
     var json = false
 
@@ -104,7 +107,7 @@ struct BenchSriovCommand: ParsableCommand {
         let preset = MachinePreset.sriovNVMe(maxVFs: maxVfs)
         var args = ["vm", "run", "--kernel", kernel.rawValue, "--quiet", "--timeout", "3000", "--machine", preset.name,
                     "--", selfExecutable(), "bench", "sriov", "--guest", "--module", ko, "--rounds", String(rounds),
-                    "--max-vfs", String(maxVfs)]
+                    "--max-vfs", String(maxVfs)] + (noFill ? ["--no-fill"] : [])
         if let devices { args += ["--devices", String(devices)] }
         if let s = self.spec { args += ["--spec", s] }
         let loadBefore = BenchSuiteCommand.hostLoad()
@@ -142,18 +145,25 @@ struct BenchSriovCommand: ParsableCommand {
         log("HD-IOV: \(count) VDEVs of \(type)")
         let vdev = try bench.vdevInit(parents: spec.parentNames, type: type, count: count)
         let parents = try bench.parentLimits(spec.parentNames)
+        let fill = noFill ? nil : bench.fill(parents: spec.parentNames, type: type)
+        if let fill { log("HD-IOV: \(fill.count) VDEVs live at once; then \(fill.stops.joined(separator: ", "))") }
+        let resetMethod = vf.vfs.first.flatMap { try? SysfsFile.read("/sys/bus/pci/devices/\($0)/reset_method") }
         _ = system("echo 0 > /sys/bus/pci/devices/\(pf)/sriov_numvfs")
         _ = system("rmmod \(spec.module)")
         var uts = utsname()
         uname(&uts)
         let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let preset = MachinePreset.sriovNVMe(maxVFs: maxVfs)
-        return SriovResult(
+        var result = SriovResult(
             kernel: release, machine: "", qemuMachine: "\(preset.name): "
                 + preset.qemuArguments.joined(separator: " ") + "; kernel: " + preset.kernelArguments.joined(separator: " "),
             date: ISO8601DateFormatter().string(from: Date()), pf: pf, devices: count,
             vfEnable: vf.enable, vfEnableOne: vf.enableOne, vfDisable: vf.disable, vfBind: vf.bind, vfOpen: vf.open,
             vdevType: type, vdevCreate: vdev.create, vdevOpen: vdev.open,
             sriovTotalVFs: total, sriovEnabledVFs: enabled, parents: parents)
+        result.vdevReached = fill?.count
+        result.vdevFillStops = fill?.stops
+        result.vfResetMethod = resetMethod
+        return result
     }
 }
