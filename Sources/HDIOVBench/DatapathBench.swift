@@ -299,7 +299,7 @@ public struct DatapathBench {
         var loaded = current
         var failed: Set<Int> = []
         let size = 65536
-        for threads in order + order where !failed.contains(threads) {
+        for threads in (order.count > 1 ? order + order : order) where !failed.contains(threads) {
             if threads != loaded {
                 guard reload(threads) else {
                     notes.append("could not reload \(module) with engine_threads=\(threads)")
@@ -312,7 +312,7 @@ public struct DatapathBench {
                 let s = try aggregateSamples(vdevs: n, size: size)
                 samples[threads, default: [:]][n, default: ([], [])].mib += s.mib
                 samples[threads, default: [:]][n, default: ([], [])].rate += s.rate
-                log("aggregate \(n) VDEVs, \(threads) engine threads: \(Summary(s.mib).median) MiB/s")
+                log(String(format: "aggregate %d VDEVs, %d engine threads: %.1f MiB/s", n, threads, Summary(s.mib).median))
             }
         }
         var agg: [AggregateResult] = []
