@@ -152,8 +152,10 @@ public struct SriovResult: Codable, Sendable {
 
         The same \(devices) devices brought up in one guest both ways: as SR-IOV VFs of QEMU's emulated NVMe \
         controller (PF \(pf)) — enable, bind to vfio-pci, open through VFIO — and as HD-IOV VDEVs of our \
-        module — create, open through VFIO. Both opens go through the same IOMMU (an emulated VT-d, \
-        `intel_iommu=on`), each device in its own group and container. Times are taken in the guest \
+        module — create, open through VFIO. Each device is opened in its own group and container, with \
+        the same calls on both sides; a VF's container gets a VT-d domain (QEMU's emulated intel-iommu, \
+        `intel_iommu=on`), a VDEV's uses VFIO's emulated IOMMU for mdevs (no hardware domain), as on real \
+        hardware. Times are taken in the guest \
         (CLOCK_MONOTONIC around each write(2)/open), so they are TCG times: compare the two sides, not \
         absolute numbers with the paper's hardware.
 
