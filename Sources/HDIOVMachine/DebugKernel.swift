@@ -5,7 +5,7 @@ import Foundation
 ///
 /// Layout under `<cache root>/debug/`:
 ///
-///     <key>/linux-source-6.12/                     the built tree: make -C here (hdiov build --kdir)
+///     <key>/linux-source-6.12/                     the built tree (+ Module.symvers): make -C here (hdiov build --kdir)
 ///     <key>/linux-source-6.12/arch/x86/boot/bzImage
 ///     <key>/lib/modules/<release>/                 modules.builtin + an empty modules.dep (depmod)
 ///     <key>/complete                               the fragment and source version it was built from
@@ -116,6 +116,14 @@ public struct DebugKernel: Sendable {
             flock(lock, LOCK_EX)
         }
         if let k = complete(final) { return k }
+        let fm = FileManager.default
+        if fm.fileExists(atPath: final + "/" + Self.treeName + "/.config"), !fm.fileExists(atPath: stagingDir(key)) {
+            // An entry that lacks something (an older hdiov built no Module.symvers): finish it.
+            guard rename(final, stagingDir(key)) == 0 else {
+                throw MachineError.commandFailed(command: "rename \(final) to \(stagingDir(key))", status: errno, output: "")
+            }
+            try "\(key)\n".write(toFile: stagingDir(key) + "/configured", atomically: false, encoding: .utf8)
+        }
         try build(key: key, version: version)
         guard let k = complete(final) else {
             throw MachineError.badKernel("the debug kernel build \(final) is incomplete; delete it and \(stagingDir(key))")
@@ -130,7 +138,8 @@ public struct DebugKernel: Sendable {
             FileManager.default.fileExists(atPath: dir + "/complete") else { return nil }
         let k = Self.prepared(dir: dir, release: release)
         let fm = FileManager.default
-        guard fm.fileExists(atPath: k.vmlinuz), fm.fileExists(atPath: k.modulesDir + "/modules.dep") else { return nil }
+        guard fm.fileExists(atPath: k.vmlinuz), fm.fileExists(atPath: k.modulesDir + "/modules.dep"),
+              fm.fileExists(atPath: k.headersDir + "/Module.symvers") else { return nil }
         return k
     }
 
@@ -161,7 +170,9 @@ public struct DebugKernel: Sendable {
         let log = staging + "/build.log"
         cache.progress("building the debug kernel (\(Self.sourcePackage) \(version), KASAN + lockdep + kmemleak; "
                        + "about 12 min on 2 cores; log: \(log)) …")
-        try make(["bzImage", "modules_prepare"], in: tree, log: log, start: start)
+        // `modules` (a dozen small =m ones of defconfig) for Module.symvers: modpost of an
+        // out-of-tree module needs it; `modules_prepare` alone does not write it.
+        try make(["bzImage", "modules"], in: tree, log: log, start: start)
         let release = try String(contentsOfFile: tree + "/include/config/kernel.release", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         // Everything is built in: an empty module tree with modules.builtin, so modprobe of a
