@@ -44,9 +44,20 @@ struct BenchSuiteCommand: ParsableCommand {
     @Flag(help: "Skip the data-path measurements (`bench datapath`).")
     var noDatapath = false
 
+    @Option(help: "Render the report from a results.json of an earlier run instead of measuring.")
+    var fromResults: String?
+
     func run() throws {
         let paths = ProjectPaths()
         let progress: @Sendable (String) -> Void = { printError("hdiov bench: \($0)") }
+        let report = try fromResults.map {
+            try JSONDecoder().decode(BenchReport.self, from: Data(contentsOf: URL(fileURLWithPath: $0)))
+        } ?? measure(paths: paths, progress: progress)
+        try write(report, paths: paths, progress: progress)
+    }
+
+    /// Build the modules, boot the embedded machine and take the measurements there.
+    func measure(paths: ProjectPaths, progress: @escaping @Sendable (String) -> Void) throws -> BenchReport {
         let ours = try buildModule(
             paths: paths, kernel: kernel, kdir: nil, source: paths.kmod, spec: paths.defaultSpec,
             sparse: false, quiet: true
@@ -70,6 +81,11 @@ struct BenchSuiteCommand: ParsableCommand {
         var report = try JSONDecoder().decode(BenchReport.self, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
         report.machine = Self.machineDescription() + "; host load average (1/5/15 min) \(loadBefore) before, \(Self.hostLoad()) after"
         if report.datapath != nil { report.datapath?.machine = report.machine }
+        return report
+    }
+
+    /// BENCHMARKS.md, its plots, and results.json (from which the report can be rendered again).
+    func write(_ report: BenchReport, paths: ProjectPaths, progress: @Sendable (String) -> Void) throws {
         let outPath = out ?? paths.root + "/BENCHMARKS.md"
         let outDir = (outPath as NSString).deletingLastPathComponent
         let plotDir = outDir + "/docs/bench"
@@ -84,7 +100,10 @@ struct BenchSuiteCommand: ParsableCommand {
                 progress("gnuplot failed or is missing (apt-get install gnuplot-nox); no plot for \(title)")
             }
         }
-        try Data(writer.markdown(plots: plots).utf8).write(to: URL(fileURLWithPath: outPath), options: .atomic)
+        // Sections other bench commands generate (the SR-IOV analogue needs its own machine).
+        let appendix = ["sriov.md"].compactMap { try? String(contentsOfFile: plotDir + "/" + $0, encoding: .utf8) }
+        try Data(writer.markdown(plots: plots, appendix: appendix).utf8).write(
+            to: URL(fileURLWithPath: outPath), options: .atomic)
         try Data(((try? JSONEncoder.pretty.encode(report)) ?? Data())).write(
             to: URL(fileURLWithPath: plotDir + "/results.json"), options: .atomic)
         print(outPath)
