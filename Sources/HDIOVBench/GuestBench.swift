@@ -44,6 +44,15 @@ public struct GuestBench {
             createMicros: Summary(creates), removeMicros: Summary(removes))
     }
 
+    /// One /proc/meminfo field, KiB.
+    public static func meminfoKiB(_ field: String) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+        }
+        return 0
+    }
+
     /// Slab + VmallocUsed + Percpu from /proc/meminfo, KiB.
     public static func kernelMemoryKiB() -> Int {
         let text = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
@@ -68,6 +77,7 @@ public struct GuestBench {
     ) throws -> ScaleResult {
         Self.settle()
         let base = Self.kernelMemoryKiB()
+        let freeBase = Self.meminfoKiB("MemFree")
         var uuids: [String] = []
         var block: [Double] = [], medians: [Double] = [], memory: [Int] = []
         var parentIndex = 0
@@ -90,6 +100,7 @@ public struct GuestBench {
         if !block.isEmpty { medians.append(Summary(block).median); memory.append(Self.kernelMemoryKiB()) }
         Self.settle()
         let full = Self.kernelMemoryKiB()
+        let freeFull = Self.meminfoKiB("MemFree")
         // Each command once to warm the page cache (binaries come over 9p), then the
         // median of three runs.
         var timings: [String: Double] = [:]
@@ -104,6 +115,7 @@ public struct GuestBench {
             type: type, reached: uuids.count, requested: count, blockSize: blockSize,
             blockMedianMicros: medians, kernelMemoryKiB: memory, kernelMemoryBaseKiB: base,
             bytesPerVdev: uuids.isEmpty ? 0 : Double(full - base) * 1024 / Double(uuids.count),
+            memFreeBytesPerVdev: uuids.isEmpty ? nil : Double(freeBase - freeFull) * 1024 / Double(uuids.count),
             hdiovListJSONMillis: timings["hdiov"], mdevctlListMillis: timings["mdevctl"],
             removeAllSeconds: removeAll)
     }

@@ -43,6 +43,10 @@ public struct ScaleResult: Codable, Sendable {
     public var kernelMemoryKiB: [Int]
     public var kernelMemoryBaseKiB: Int
     public var bytesPerVdev: Double
+    /// MemFree drop per VDEV (after dropping caches): everything, page allocations included
+    /// (the doorbell pages come from the page allocator and are in no counter above). Optional:
+    /// results from before it was measured lack it.
+    public var memFreeBytesPerVdev: Double?
     /// Wall time of listing everything, ms.
     public var hdiovListJSONMillis: Double?
     public var mdevctlListMillis: Double?
