@@ -56,15 +56,16 @@ for s in specs/*.yaml; do
   fi
 done
 
-# Run hdiov-ktest in the embedded machine on each kernel and count its lines.
-guest_suite() { # name, then hdiov-ktest arguments
-  local name=$1 k ko status p f
-  shift
+# Run a program in the embedded machine on each kernel and count its ok/FAIL lines.
+guest_run() { # name, `vm run` flags (one word, or ""), program, its arguments ({ko} = the module)
+  local name=$1 flags=$2 k ko status p f a
+  shift 2
   for k in 6.1 6.12; do
     ko=$("$hdiov" build --kernel "$k" --quiet 2>"$log/ko-$name-$k.log")
     if [ -z "$ko" ]; then cat "$log/ko-$name-$k.log"; result "$name: build for $k" 1; continue; fi
-    "$hdiov" vm run --kernel "$k" --quiet --timeout 1500 -- "$top/.build/debug/hdiov-ktest" \
-      --module "$ko" --spec "$top/specs/default.yaml" --label "$k" "$@" >"$log/$name-$k.log" 2>&1
+    local args=()
+    for a in "$@"; do args+=("${a//\{ko\}/$ko}"); done
+    "$hdiov" vm run --kernel "$k" --quiet --timeout 1500 $flags -- "${args[@]//\{k\}/$k}" >"$log/$name-$k.log" 2>&1
     status=$?
     grep -E '^(ok|FAIL) |^  (fuzz: (done|errnos)|churn: |timing: )' "$log/$name-$k.log"
     p=$(grep -c '^ok ' "$log/$name-$k.log")
@@ -78,6 +79,13 @@ guest_suite() { # name, then hdiov-ktest arguments
   done
 }
 
+# hdiov-ktest in the embedded machine: name, then hdiov-ktest arguments.
+guest_suite() {
+  local name=$1
+  shift
+  guest_run "$name" "" "$top/.build/debug/hdiov-ktest" --module "{ko}" --spec "$top/specs/default.yaml" --label "{k}" "$@"
+}
+
 echo "== real kernels (embedded machine): the contract"
 guest_suite ktest
 
@@ -87,6 +95,9 @@ guest_suite fuzz --fuzz "${HDIOV_FUZZ_OPS:-1000000}" --seed "${HDIOV_FUZZ_SEED:-
 echo "== churn: create/open/close/remove with 4 workers, then unload edges"
 guest_suite churn --churn "${HDIOV_CHURN_CYCLES:-10000}" --seed "${HDIOV_FUZZ_SEED:-20261125}"
 guest_suite conformance --conformance "$top/Tests/HDIOVConformanceTests/golden/default.record"
+
+echo "== autostart: start=auto definitions come up when the parents register (systemd-udevd running)"
+guest_run autostart --udev bash "$top/scripts/autostart-guest.sh" "$hdiov" "{ko}" "{k}"
 
 # The debug kernel (linux-source-6.12 with KASAN, lockdep, kmemleak; built into the cache on
 # first use, ~12-20 min on 2 cores): a short fuzz and churn, then `hdiov vm run --debug-kernel`
