@@ -98,7 +98,7 @@ public final class ConformanceRecorder {
             try backend.write(path, written)
             outcome = "ok"
         } catch {
-            outcome = Errno.symbol(error.errno)
+            outcome = Errno.name(error.errno)
         }
         lines.append("== step \(number): \(step.note)")
         lines.append("write \(display) to \(shown): \(outcome)")
@@ -157,7 +157,7 @@ public final class ConformanceRecorder {
                     do {
                         values[display] = escape(try backend.read(path))
                     } catch {
-                        values[display] = "<\(Errno.symbol(error.errno))>"
+                        values[display] = "<\(Errno.name(error.errno))>"
                     }
                 }
             case .other:

@@ -113,7 +113,7 @@ public struct DefinitionStore: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             let known = (try? all())?.map(\.uuid) ?? []
             throw ManagerError(.notFound, "no definition \(uuid)",
-                               reasons: ["\(path): \(Errno.symbol(ENOENT)) (\(Errno.meaning(ENOENT)))",
+                               reasons: ["\(path): \(Errno.name(ENOENT)) (\(Errno.meaning(ENOENT)))",
                                          known.isEmpty ? "there are no definitions in \(directory)" : "the definitions are " + known.joined(separator: ", ")],
                                next: ["`hdiov list --defined` shows them; `hdiov define` makes one"])
         }
@@ -139,7 +139,7 @@ public struct DefinitionStore: Sendable {
             let e = errno
             if e == ENOENT { _ = try load(uuid) }  // says which definitions there are
             throw ManagerError(.refused, "cannot remove the definition \(uuid)",
-                               reasons: ["unlink \(path): \(Errno.symbol(e)) (\(Errno.meaning(e)))"],
+                               reasons: ["unlink \(path): \(Errno.name(e)) (\(Errno.meaning(e)))"],
                                next: e == EACCES || e == EPERM || e == EROFS ? ["\(directory) needs root (sudo), or give --config-dir"] : [])
         }
     }
@@ -149,7 +149,7 @@ public struct DefinitionStore: Sendable {
         let dir = (path as NSString).deletingLastPathComponent
         func failure(_ op: String, _ p: String, _ e: Int32) -> ManagerError {
             ManagerError(.refused, "cannot save \(path)",
-                         reasons: ["\(op) \(p): \(Errno.symbol(e)) (\(Errno.meaning(e)))"],
+                         reasons: ["\(op) \(p): \(Errno.name(e)) (\(Errno.meaning(e)))"],
                          next: e == EACCES || e == EPERM || e == EROFS
                             ? ["\(dir) is not writable here: run with sudo, or keep definitions elsewhere with --config-dir DIR"] : [])
         }

@@ -46,7 +46,7 @@ extension DeviceManager {
                 }
                 e.reasons.append("the new device \(u) was removed again: nothing was left half-made")
             } catch let removeError {
-                e.reasons.append("removing the half-made device \(u) failed too: \(Errno.symbol(removeError.errno)) (\(Errno.meaning(removeError.errno)))")
+                e.reasons.append("removing the half-made device \(u) failed too: \(Errno.name(removeError.errno)) (\(Errno.meaning(removeError.errno)))")
                 e.next.append("remove it by hand: `hdiov remove \(u)`")
             }
             throw e

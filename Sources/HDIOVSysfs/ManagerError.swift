@@ -5,18 +5,6 @@ import Glibc
 #endif
 
 extension Errno {
-    /// The symbolic name of every errno a sysfs attribute can return (`Errno.name` and
-    /// the few it does not list: ERANGE from kstrto*, EISDIR, ENOTDIR, EROFS).
-    public static func symbol(_ code: Int32) -> String {
-        switch code {
-        case ERANGE: "ERANGE"
-        case EISDIR: "EISDIR"
-        case ENOTDIR: "ENOTDIR"
-        case EROFS: "EROFS"
-        default: name(code)
-        }
-    }
-
     /// The C library's words for it: "No space left on device".
     public static func meaning(_ code: Int32) -> String { String(cString: strerror(code)) }
 }
@@ -58,12 +46,12 @@ public struct ManagerError: Error, Equatable, Sendable, CustomStringConvertible,
     /// The sysfs path involved, when there is one.
     public var path: String? { sysfs?.path }
     /// The errno's symbolic name (`ENOSPC`), when the kernel refused.
-    public var errnoName: String? { sysfs.map { Errno.symbol($0.errno) } }
+    public var errnoName: String? { sysfs.map { Errno.name($0.errno) } }
 
     public var description: String {
         var lines = [summary]
         if let sysfs {
-            lines.append("  \(sysfs.operation) \(sysfs.path): \(Errno.symbol(sysfs.errno)) (\(Errno.meaning(sysfs.errno)))")
+            lines.append("  \(sysfs.operation) \(sysfs.path): \(Errno.name(sysfs.errno)) (\(Errno.meaning(sysfs.errno)))")
         }
         lines += reasons.map { "  " + $0 }
         lines += next.map { "  next: " + $0 }

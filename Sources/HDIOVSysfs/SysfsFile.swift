@@ -132,6 +132,10 @@ public enum Errno {
         case EFAULT: "EFAULT"
         case ENOTTY: "ENOTTY"
         case EUSERS: "EUSERS"
+        case ERANGE: "ERANGE"
+        case EISDIR: "EISDIR"
+        case ENOTDIR: "ENOTDIR"
+        case EROFS: "EROFS"
         default: "errno \(code)"
         }
     }

@@ -101,7 +101,7 @@ private func mockKernel(_ root: String, _ body: (MockKernel) throws -> Void) thr
     do {
         try body(try MockKernel(root: root))
     } catch let error as SysfsError {
-        printError("hdiov: \(error.path): \(Errno.symbol(error.errno)) (\(Errno.meaning(error.errno)))")
+        printError("hdiov: \(error.path): \(Errno.name(error.errno)) (\(Errno.meaning(error.errno)))")
         throw ExitCode(1)
     } catch let error as MockError {
         printError("hdiov: \(error.description)")
