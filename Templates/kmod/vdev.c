@@ -407,39 +407,39 @@ static ssize_t hdiov_vdev_write(struct vfio_device *vdev,
 			true);
 }
 
-/* The fast path: the doorbell pages of BAR2, mapped straight to the user. */
+/*
+ * The fast path: the doorbell pages of BAR2, mapped straight to the user.
+ *
+ * Called with mmap_lock held, so hdiov_vdev.lock is not taken here: region
+ * reads and writes hold it across copy_{from,to}_user(), which may take
+ * mmap_lock (lockdep saw the cycle under the fuzzer). Nothing read here can
+ * change meanwhile: nr_qps and the doorbells change only while the device is
+ * closed, and this runs on an open device file.
+ */
 static int hdiov_vdev_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 {
 	struct hdiov_vdev *v = to_hdiov_vdev(vdev);
 	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
 	unsigned long len = vma->vm_end - vma->vm_start;
 	unsigned int index = HDIOV_OFFSET_TO_INDEX(off);
-	int ret;
+	u64 size = (u64)v->nr_qps * HDIOV_DB_PAGE;
 
 	off &= HDIOV_OFFSET_MASK;
 	if (index != VFIO_PCI_BAR2_REGION_INDEX)
 		return -EINVAL;
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
-	mutex_lock(&v->lock);
-	if (off >= (u64)v->nr_qps * HDIOV_DB_PAGE ||
-	    len > (u64)v->nr_qps * HDIOV_DB_PAGE - off) {
-		ret = -EINVAL;
-		goto out;
-	}
+	if (off >= size || len > size - off)
+		return -EINVAL;
 	/*
 	 * The pages outlive the mapping: it holds the device file open, and the
 	 * doorbells are freed only once the device is closed.
 	 */
 	if (v->doorbells_vmalloc)
-		ret = remap_vmalloc_range(vma, v->doorbells, off >> PAGE_SHIFT);
-	else
-		ret = remap_pfn_range(vma, vma->vm_start,
-				      PHYS_PFN(virt_to_phys(v->doorbells + off)),
-				      len, vma->vm_page_prot);
-out:
-	mutex_unlock(&v->lock);
-	return ret;
+		return remap_vmalloc_range(vma, v->doorbells, off >> PAGE_SHIFT);
+	return remap_pfn_range(vma, vma->vm_start,
+			       PHYS_PFN(virt_to_phys(v->doorbells + off)), len,
+			       vma->vm_page_prot);
 }
 
 /* ioctls */
