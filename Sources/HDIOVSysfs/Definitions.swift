@@ -158,7 +158,10 @@ public struct DefinitionStore: Sendable {
         } catch {
             throw failure("mkdir", dir, (error as NSError).userInfo[NSUnderlyingErrorKey].flatMap { ($0 as? NSError)?.code }.map(Int32.init) ?? EACCES)
         }
-        let tmp = (dir as NSString).appendingPathComponent(".\((path as NSString).lastPathComponent).\(getpid()).tmp")
+        // A random part as well as the pid: a writer killed mid-write leaves its temporary
+        // file, and in a fresh PID namespace the next writer would get the same pid.
+        let name = (path as NSString).lastPathComponent
+        let tmp = (dir as NSString).appendingPathComponent(".\(name).\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp")
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw failure("open", tmp, errno) }
         let n = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -178,6 +181,19 @@ public struct DefinitionStore: Sendable {
         if dfd >= 0 {
             fsync(dfd)
             close(dfd)
+        }
+        Self.removeStaleTemporaries(of: name, in: dir)
+    }
+
+    /// Temporary files of `name` left by writers that were killed (older than a minute, so
+    /// a concurrent writer's file is left alone).
+    static func removeStaleTemporaries(of name: String, in dir: String) {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        let cutoff = Date().addingTimeInterval(-60)
+        for entry in entries where entry.hasPrefix(".\(name).") && entry.hasSuffix(".tmp") {
+            let p = (dir as NSString).appendingPathComponent(entry)
+            let modified = (try? FileManager.default.attributesOfItem(atPath: p)[.modificationDate]) as? Date
+            if let modified, modified < cutoff { unlink(p) }
         }
     }
 }
