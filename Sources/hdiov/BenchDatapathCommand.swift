@@ -87,13 +87,7 @@ struct BenchDatapathCommand: ParsableCommand {
         if let s = self.spec { args += ["--spec", s] }
         let loadBefore = BenchSuiteCommand.hostLoad()
         progress("running in the embedded machine (\(prepared.release))")
-        let output = try captureOutput(selfExecutable(), args)
-        guard let begin = output.range(of: DatapathMarkers.begin), let end = output.range(of: DatapathMarkers.end),
-              begin.upperBound < end.lowerBound else {
-            printError(output)
-            throw ValidationError("the guest printed no results (output above)")
-        }
-        var result = try JSONDecoder().decode(DatapathResult.self, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
+        var result = try runGuest(args, between: DatapathMarkers.begin, and: DatapathMarkers.end, as: DatapathResult.self)
         result.machine = BenchSuiteCommand.machineDescription()
             + "; host load average (1/5/15 min) \(loadBefore) before, \(BenchSuiteCommand.hostLoad()) after"
         return result

@@ -112,13 +112,7 @@ struct BenchSriovCommand: ParsableCommand {
         if let s = self.spec { args += ["--spec", s] }
         let loadBefore = BenchSuiteCommand.hostLoad()
         progress("running in the embedded machine (\(prepared.release), \(preset.name))")
-        let output = try captureOutput(selfExecutable(), args)
-        guard let begin = output.range(of: Self.begin), let end = output.range(of: Self.end),
-              begin.upperBound < end.lowerBound else {
-            printError(output)
-            throw ValidationError("the guest printed no results (output above)")
-        }
-        var result = try JSONDecoder().decode(SriovResult.self, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
+        var result = try runGuest(args, between: Self.begin, and: Self.end, as: SriovResult.self)
         result.machine = "host load average (1/5/15 min) \(loadBefore) before, \(BenchSuiteCommand.hostLoad()) after"
         return result
     }

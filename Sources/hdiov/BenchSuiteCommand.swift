@@ -72,13 +72,7 @@ struct BenchSuiteCommand: ParsableCommand {
                     "--ours", ours, "--mtty", mtty, "--scale", String(scale),
                     "--init-devices", String(initDevices)] + (noDatapath ? ["--no-datapath"] : [])
         progress("running in the embedded machine (\(prepared.release)); this takes a few minutes")
-        let output = try captureOutput(exe, args)
-        guard let begin = output.range(of: BenchMarkers.begin), let end = output.range(of: BenchMarkers.end),
-              begin.upperBound < end.lowerBound else {
-            printError(output)
-            throw ValidationError("the guest printed no results (output above)")
-        }
-        var report = try JSONDecoder().decode(BenchReport.self, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
+        var report = try runGuest(args, between: BenchMarkers.begin, and: BenchMarkers.end, as: BenchReport.self)
         report.machine = Self.machineDescription() + "; host load average (1/5/15 min) \(loadBefore) before, \(Self.hostLoad()) after"
         if report.datapath != nil { report.datapath?.machine = report.machine }
         return report
@@ -130,6 +124,18 @@ extension JSONEncoder {
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         return e
     }
+}
+
+/// Run `hdiov ARGS` (a `vm run` of a guest command) and decode the JSON the guest printed
+/// between two marker lines.
+func runGuest<T: Decodable>(_ args: [String], between beginMarker: String, and endMarker: String, as type: T.Type) throws -> T {
+    let output = try captureOutput(selfExecutable(), args)
+    guard let begin = output.range(of: beginMarker), let end = output.range(of: endMarker),
+          begin.upperBound < end.lowerBound else {
+        printError(output)
+        throw ValidationError("the guest printed no results (output above)")
+    }
+    return try JSONDecoder().decode(type, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
 }
 
 /// Run a program, returning its standard output; fails on a non-zero exit.
