@@ -61,8 +61,25 @@ struct hdiov_cqe {
 	__le16 flags;
 };
 
+/*
+ * What one completion write carries: the second half of entry k (result,
+ * status, flags with the phase bit) and, when entry k+1 follows it in the
+ * ring, the first half of entry k+1 (its cookie). Entry k's cookie went out
+ * in the previous write, so its phase bit never shows before its cookie; the
+ * cookie of k+1 lands in an entry whose phase bit is still the old one.
+ */
+struct hdiov_cqe_write {
+	__le32 result;
+	u8 status;
+	u8 rsvd;
+	__le16 flags;
+	__le64 next_cookie;
+};
+
 static_assert(sizeof(struct hdiov_sqe) == HDIOV_SQE_SIZE);
 static_assert(sizeof(struct hdiov_cqe) == HDIOV_CQE_SIZE);
+static_assert(sizeof(struct hdiov_cqe_write) == HDIOV_CQE_SIZE);
+static_assert(offsetof(struct hdiov_cqe, result) == sizeof(__le64));
 
 struct hdiov_engine {
 	struct task_struct *task;
@@ -222,7 +239,7 @@ static unsigned int hdiov_engine_qp(struct hdiov_engine *e,
 	u32 head, tail, used, n, k, ring, cq_tail, chunk, idx, result;
 	unsigned int irqs = 0, done = 0, coalesce;
 	u32 err = 0, bytes = 0, errors = 0;
-	struct hdiov_cqe cqe;
+	struct hdiov_cqe_write cw;
 	u64 sq_base, cq_base;
 	u8 status;
 
@@ -266,9 +283,17 @@ static unsigned int hdiov_engine_qp(struct hdiov_engine *e,
 			break;
 		}
 	}
+	/* The first completion's cookie; each later one rides with its predecessor. */
+	if (!err && hdiov_dma(v, cq_base + (u64)(cq_tail & (ring - 1)) *
+			      HDIOV_CQE_SIZE, &e->sqes[0].cookie,
+			      sizeof(__le64), true))
+		err = HDIOV_QP_ERR_CQ_FAULT;
 	for (k = 0; !err && k < n; k++) {
 		const struct hdiov_sqe *d = &e->sqes[k];
 		u32 pos = cq_tail + k;
+		size_t half = offsetof(struct hdiov_cqe_write, next_cookie);
+		size_t len = half;
+		u64 at;
 
 		if (READ_ONCE(qp->abort)) {
 			status = HDIOV_ST_ABORTED;
@@ -276,21 +301,22 @@ static unsigned int hdiov_engine_qp(struct hdiov_engine *e,
 		} else {
 			status = hdiov_exec(e, v, d, &result);
 		}
-		cqe.cookie = d->cookie;
-		cqe.result = cpu_to_le32(result);
-		cqe.status = status;
-		cqe.rsvd = 0;
-		cqe.flags = cpu_to_le16((pos & ring) ? 0 : HDIOV_CQE_PHASE);
 		idx = pos & (ring - 1);
-		/* The flags word last: the driver polls the phase bit. */
-		if (hdiov_dma(v, cq_base + (u64)idx * HDIOV_CQE_SIZE, &cqe,
-			      offsetof(struct hdiov_cqe, status), true) ||
-		    hdiov_dma(v, cq_base + (u64)idx * HDIOV_CQE_SIZE +
-				 offsetof(struct hdiov_cqe, status),
-			      &cqe.status, sizeof(cqe) -
-				 offsetof(struct hdiov_cqe, status), true)) {
+		at = cq_base + (u64)idx * HDIOV_CQE_SIZE +
+		     offsetof(struct hdiov_cqe, result);
+		cw.result = cpu_to_le32(result);
+		cw.status = status;
+		cw.rsvd = 0;
+		cw.flags = cpu_to_le16((pos & ring) ? 0 : HDIOV_CQE_PHASE);
+		if (k + 1 < n && idx + 1 < ring) {
+			cw.next_cookie = e->sqes[k + 1].cookie;
+			len = sizeof(cw);
+		}
+		if (hdiov_dma(v, at, &cw, len, true)) {
 			err = HDIOV_QP_ERR_CQ_FAULT;
-			break;
+			/* Entry k+1 is unmapped: complete entry k alone, then stop. */
+			if (len == half || hdiov_dma(v, at, &cw, half, true))
+				break;
 		}
 		done++;
 		if (status == HDIOV_ST_OK && d->opcode != HDIOV_OP_NOP)
@@ -299,6 +325,11 @@ static unsigned int hdiov_engine_qp(struct hdiov_engine *e,
 			errors++;
 		if (d->flags & HDIOV_SQE_IRQ)
 			irqs++;
+		/* At the ring's end the next cookie goes to entry 0 on its own. */
+		if (!err && k + 1 < n && idx + 1 == ring &&
+		    hdiov_dma(v, cq_base, &e->sqes[k + 1].cookie, sizeof(__le64),
+			      true))
+			err = HDIOV_QP_ERR_CQ_FAULT;
 	}
 	atomic64_add(err == HDIOV_QP_ERR_SQ_FAULT ? 0 : n,
 		     &v->stats.submitted);
