@@ -72,8 +72,8 @@ extension ReportWriter {
                     md += "does not show it because the engine, not the doorbell, is the bottleneck.\n"
                 }
                 md += "\nWhat limits it: a trapped write costs one syscall and the module's region handler per *batch*, "
-                md += "i.e. 1/\(db.batch) of a trap per descriptor; the engine's per-descriptor cost (two `vfio_dma_rw` "
-                md += "writes per completion, the SQ read, the vdev mutex per visit) is the same on both paths and, under "
+                md += "i.e. 1/\(db.batch) of a trap per descriptor; the engine's per-descriptor cost (a `vfio_dma_rw` "
+                md += "write per completion — each looks up and maps the IOVA — its share of the SQ read, the vdev mutex per visit) is the same on both paths and, under "
                 md += "TCG, dominates. So with batches of \(db.batch) the doorbell path is not the bottleneck; the "
                 md += "ratio would approach the trap/store cost ratio only with batch 1 or a much cheaper engine.\n"
             }
