@@ -24,7 +24,7 @@ public struct DebugKernel: Sendable {
     static let treeName = "linux-source-6.12"
 
     /// Merged over `make defconfig kvm_guest.config`. VFIO_MDEV has no prompt of its own: the
-    /// mtty sample selects it. No overlayfs: the guest's /tmp is a plain tmpfs on this kernel.
+    /// mtty sample selects it. OVERLAY_FS: the guest's root is the host's under a RAM upper layer.
     public static let fragment = """
         CONFIG_LOCALVERSION="-hdiov-debug"
         CONFIG_VFIO=y
@@ -34,6 +34,7 @@ public struct DebugKernel: Sendable {
         CONFIG_NET_9P_VIRTIO=y
         CONFIG_9P_FS=y
         CONFIG_9P_FS_POSIX_ACL=y
+        CONFIG_OVERLAY_FS=y
         CONFIG_SAMPLES=y
         CONFIG_SAMPLE_VFIO_MDEV_MTTY=y
         CONFIG_CRYPTO_CRC32C=y
@@ -54,7 +55,7 @@ public struct DebugKernel: Sendable {
     /// not met is silently dropped by kconfig).
     public static let required = [
         "VFIO", "VFIO_IOMMU_TYPE1", "VFIO_MDEV", "SAMPLE_VFIO_MDEV_MTTY", "NET_9P_VIRTIO", "9P_FS",
-        "VIRTIO_PCI", "LIBCRC32C", "CRYPTO_CRC32C", "DEBUG_FS", "KASAN", "PROVE_LOCKING", "DEBUG_KMEMLEAK",
+        "VIRTIO_PCI", "OVERLAY_FS", "LIBCRC32C", "CRYPTO_CRC32C", "DEBUG_FS", "KASAN", "PROVE_LOCKING", "DEBUG_KMEMLEAK",
     ]
 
     public init(cache: KernelCache, jobs: Int = ProcessInfo.processInfo.activeProcessorCount) {

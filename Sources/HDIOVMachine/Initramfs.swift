@@ -7,12 +7,11 @@ import Foundation
 /// share, so the initramfs is rebuilt only when busybox, the boot modules or this file change.
 enum Initramfs {
     /// Bumped whenever the layout or `initScript` changes in a way the stamp would not notice.
-    static let formatVersion = 1
+    static let formatVersion = 2
 
-    /// Modules the guest needs before it can mount the host root (dependencies are added).
-    static let bootModules = ["virtio_pci", "9pnet_virtio", "9p"]
-    /// Modules loaded if the kernel has them (overlayfs: the host's /tmp under a RAM upper layer).
-    static let optionalBootModules = ["overlay"]
+    /// Modules the guest needs before it can mount its root: the host's root over 9p under a RAM
+    /// upper layer (overlayfs). Dependencies are added; a module the kernel has built in is skipped.
+    static let bootModules = ["virtio_pci", "9pnet_virtio", "9p", "overlay"]
 
     /// The 9p mount tags of the two shares.
     static let hostRootTag = "hostroot"
@@ -46,19 +45,23 @@ enum Initramfs {
     REL=$(uname -r)
     [ "$REL" = "$HDIOV_RELEASE" ] || say "warning: booted $REL, expected $HDIOV_RELEASE"
 
-    # The host's root, read-only. cache=loose: nothing changes it during a run, and a second exec
-    # of a big binary (a debug Swift build) is ~8x faster than with the default cache=none.
-    mkdir -p /host
-    mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /host || die "cannot mount the hostroot share"
+    # The host's root, read-only at /lower. cache=loose: nothing changes it during a run, and a
+    # second exec of a big binary (a debug Swift build) is ~8x faster than with the default
+    # cache=none. The guest's root (/host) is that tree under a RAM upper layer (overlayfs): every
+    # host path shows through, and whatever the guest creates or changes (/lib/modules/<release>,
+    # /etc/mdevctl.d, /var/lib/..., /tmp) lives in RAM. The host is never written to, and no mount
+    # point has to exist on the host.
+    mkdir -p /lower /host /rw
+    mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /lower || die "cannot mount the hostroot share"
+    mount -t tmpfs -o mode=755 tmpfs /rw && mkdir -p /rw/upper /rw/work || die "cannot mount a tmpfs on /rw"
+    mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /host ||
+        die "cannot mount the writable root (overlayfs over the hostroot share; is the overlay module in the kernel?)"
 
-    # The guest kernel's own modules at /lib/modules/$REL inside the chroot (bound before /tmp is
-    # covered, so a cache under the host's /tmp still works). Nothing is created on the ro root.
-    if [ ! -d "/host/lib/modules/$REL" ]; then
-        mount -t tmpfs -o mode=755 tmpfs /host/lib/modules || die "cannot mount a tmpfs on /lib/modules"
-        mkdir -p "/host/lib/modules/$REL"
-    fi
-    mount --bind "/host$HDIOV_MODULES" "/host/lib/modules/$REL" || die "cannot bind $HDIOV_MODULES"
+    # The guest kernel's own modules at /lib/modules/$REL, bound from the read-only share.
+    mkdir -p "/host/lib/modules/$REL" || die "cannot create /lib/modules/$REL on the writable root"
+    mount --bind "/lower$HDIOV_MODULES" "/host/lib/modules/$REL" || die "cannot bind $HDIOV_MODULES"
 
+    mkdir -p /host/proc /host/sys /host/dev /host/tmp /host/run
     mount -t proc proc /host/proc || die "cannot mount /proc"
     mount -t sysfs sysfs /host/sys || die "cannot mount /sys"
     mount -t securityfs securityfs /host/sys/kernel/security 2>/dev/null
@@ -67,11 +70,7 @@ enum Initramfs {
     mkdir -p /host/dev/pts /host/dev/shm
     mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /host/dev/pts
     mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm
-    # /tmp: the host's /tmp shows through (read-only lower layer), guest writes go to RAM.
-    mkdir -p /rw
-    mount -t tmpfs -o mode=755 tmpfs /rw && mkdir -p /rw/tmp /rw/work && chmod 1777 /rw/tmp
-    mount -t overlay -o lowerdir=/host/tmp,upperdir=/rw/tmp,workdir=/rw/work overlay /host/tmp 2>/dev/null ||
-        mount -t tmpfs -o mode=1777 tmpfs /host/tmp || die "cannot mount /tmp"
+    chmod 1777 /host/tmp
     mount -t tmpfs -o mode=755 tmpfs /host/run || die "cannot mount /run"
     mkdir -p /host/run/hdiov-vm /host/run/lock
     mount --bind /hdiovrun /host/run/hdiov-vm || die "cannot bind the run share"
@@ -113,8 +112,7 @@ enum Initramfs {
         let deps = ModuleDependencies(
             modulesDep: try String(contentsOfFile: kernel.modulesDir + "/modules.dep", encoding: .utf8),
             modulesBuiltin: (try? String(contentsOfFile: kernel.modulesDir + "/modules.builtin", encoding: .utf8)) ?? "")
-        var order = try deps.loadOrder(for: bootModules)
-        for m in optionalBootModules { if let more = try? deps.loadOrder(for: [m]) { order += more.filter { !order.contains($0) } } }
+        let order = try deps.loadOrder(for: bootModules)
         let out = cache.initramfsPath(kernel.release)
         let stampPath = cache.initramfsStampPath(kernel.release)
         let stamp = Self.stamp(release: kernel.release, modules: order, busybox: busybox)

@@ -142,13 +142,14 @@ import Testing
         "mount -t proc proc /proc", "mount -t sysfs sysfs /sys", "mount -t devtmpfs devtmpfs /dev",
         "insmod \"/modules/$m\"",
         "hdiovrun /hdiovrun", ". /hdiovrun/vm.conf",
-        "version=9p2000.L,ro,", "hostroot /host",
+        "version=9p2000.L,ro,", "hostroot /lower",
+        "mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay /host",
+        "mkdir -p \"/host/lib/modules/$REL\"",
         "mount -t proc proc /host/proc", "mount -t sysfs sysfs /host/sys",
         "securityfs /host/sys/kernel/security", "debugfs /host/sys/kernel/debug",
         "mount -t devtmpfs devtmpfs /host/dev", "devpts /host/dev/pts",
-        "overlay /host/tmp", "tmpfs /host/tmp", "tmpfs /host/run",
-        "mount -t tmpfs -o mode=755 tmpfs /host/lib/modules",
-        "mount --bind \"/host$HDIOV_MODULES\" \"/host/lib/modules/$REL\"",
+        "tmpfs /host/run",
+        "mount --bind \"/lower$HDIOV_MODULES\" \"/host/lib/modules/$REL\"",
         "mount --bind /hdiovrun /host/run/hdiov-vm",
         "$HDIOV_MARKER:BEGIN", "$HDIOV_MARKER:END",
         "chroot /host /bin/sh /run/hdiov-vm/run.sh",
@@ -156,11 +157,15 @@ import Testing
     ] {
         #expect(s.contains(needle), "init script lacks \(needle)")
     }
-    // The modules are bound before /tmp is covered, the status is written before END.
-    let bind = s.range(of: "mount --bind \"/host$HDIOV_MODULES\"")!.lowerBound
-    #expect(bind < s.range(of: "overlay /host/tmp")!.lowerBound)
+    // Nothing is mounted on the host's tree itself (a path the host may lack): only on the
+    // writable root, after it exists. The status is written before END.
+    let overlay = s.range(of: "overlay /host")!.lowerBound
+    for m in ["tmpfs /host/", "--bind \"/lower$HDIOV_MODULES\"", "proc /host/proc"] {
+        #expect(overlay < s.range(of: m)!.lowerBound, "\(m) before the writable root")
+    }
+    #expect(!s.contains("tmpfs /host/lib/modules"))
     #expect(s.range(of: "/hdiovrun/status")!.lowerBound < s.range(of: "$HDIOV_MARKER:END")!.lowerBound)
-    #expect(Initramfs.bootModules == ["virtio_pci", "9pnet_virtio", "9p"])
+    #expect(Initramfs.bootModules == ["virtio_pci", "9pnet_virtio", "9p", "overlay"])
 }
 
 @Test func initramfsStampChangesWithItsInputs() {
