@@ -9,9 +9,10 @@ struct VMCommand: ParsableCommand {
         abstract: "Run commands against a real Debian kernel in a throwaway QEMU machine.",
         discussion: """
         The guest boots a Debian kernel (fetched with apt-get download into a cache, never installed), \
-        mounts this machine's root read-only over 9p and chroots into it, so this machine's binaries run \
-        against the guest kernel. /tmp (host /tmp underneath, writes in RAM), /run and /dev are \
-        writable in the guest; the kernel's modules are at /lib/modules/$(uname -r).
+        shares this machine's root read-only over 9p and chroots into it under a RAM upper layer \
+        (overlayfs), so this machine's binaries run against the guest kernel and every path is \
+        writable in the guest without the host ever being written to; /run is empty RAM, and the \
+        kernel's modules are at /lib/modules/$(uname -r) whether or not the host has that directory.
         Cache: $HDIOV_CACHE, else $XDG_CACHE_HOME/hdiov, else ~/.cache/hdiov.
         """,
         subcommands: [Run.self, Prepare.self, Headers.self]
