@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "hdiov",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "hdiov", targets: ["hdiov"]),
         .library(name: "HDIOVSpec", targets: ["HDIOVSpec"]),
@@ -15,41 +14,43 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
+        // The device ABI (kmod/hdiov_abi.h, the one copy of the contract's numbers) for Swift.
+        .target(name: "CHDIOVABI"),
         // The device spec: parsed from YAML, validated, with located diagnostics.
-        .target(name: "HDIOVSpec", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "HDIOVSpec", dependencies: ["CHDIOVABI", .product(name: "Yams", package: "Yams")]),
         // Spec -> rendered kernel module sources (pure: returns files, writes nothing).
         .target(name: "HDIOVGenerator", dependencies: [
-            "HDIOVSpec", .product(name: "Mustache", package: "swift-mustache"),
+            "HDIOVSpec", "CHDIOVABI", .product(name: "Mustache", package: "swift-mustache"),
         ]),
         // Running Kbuild against a kernel's headers.
         .target(name: "HDIOVKernelBuild", dependencies: []),
         // The embedded machine: Debian kernels fetched into a cache, booted under QEMU.
         .target(name: "HDIOVMachine", dependencies: []),
         // Where things are in sysfs, and reading/writing the mdev tree.
-        .target(name: "HDIOVSysfs", dependencies: ["HDIOVSpec"]),
+        .target(name: "HDIOVSysfs", dependencies: []),
         // A mock kernel: the module's sysfs tree as real files, and its answers to writes.
-        .target(name: "HDIOVMock", dependencies: ["HDIOVSpec", "HDIOVSysfs"]),
+        .target(name: "HDIOVMock", dependencies: ["HDIOVSpec", "HDIOVSysfs", "HDIOVEvents"]),
         // libkmod and libudev, for loading the module and following its uevents.
         .systemLibrary(name: "CKmod", pkgConfig: "libkmod", providers: [.apt(["libkmod-dev"])]),
         // Inserting and removing the module (with its dependencies) through libkmod.
         .target(name: "HDIOVModules", dependencies: ["CKmod"]),
         .systemLibrary(name: "CUdev", pkgConfig: "libudev", providers: [.apt(["libudev-dev"])]),
         // uevents: a udev monitor on a real system, the mock kernel's event log on a mock tree.
-        .target(name: "HDIOVEvents", dependencies: ["CUdev", "HDIOVSysfs", "HDIOVMock"]),
+        .target(name: "HDIOVEvents", dependencies: ["CUdev", "HDIOVSysfs"]),
         .executableTarget(name: "hdiov", dependencies: [
             "HDIOVSpec", "HDIOVGenerator", "HDIOVKernelBuild", "HDIOVMachine", "HDIOVSysfs", "HDIOVBench", "HDIOVMock",
             "HDIOVModules", "HDIOVEvents", "HDIOVVFIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Benchmarks measured in the embedded machine, and their report.
-        .target(name: "HDIOVBench", dependencies: ["HDIOVSysfs", "HDIOVVFIO"]),
+        .target(name: "HDIOVBench", dependencies: ["HDIOVSysfs", "HDIOVVFIO", "HDIOVModules"]),
         // Real-kernel test runner, run inside the embedded machine.
-        .executableTarget(name: "hdiov-ktest", dependencies: ["HDIOVSpec", "HDIOVSysfs", "HDIOVVFIO", "CHDIOVShim", "HDIOVConformance"]),
+        .executableTarget(name: "hdiov-ktest", dependencies: ["HDIOVModules", "HDIOVSpec", "HDIOVSysfs", "HDIOVVFIO", "CHDIOVShim", "HDIOVConformance"]),
         // One scenario of writes and a record of what the tree shows: the mock vs the module.
         .target(name: "HDIOVConformance", dependencies: ["HDIOVSpec", "HDIOVSysfs"]),
         // VFIO client: open a VDEV, its regions, interrupts and doorbells.
-        .target(name: "CHDIOVShim"),
-        .target(name: "HDIOVVFIO", dependencies: ["CHDIOVShim"]),
+        .target(name: "CHDIOVShim", dependencies: ["CHDIOVABI"]),
+        .target(name: "HDIOVVFIO", dependencies: ["CHDIOVShim", "CHDIOVABI"]),
         .testTarget(name: "HDIOVSpecTests", dependencies: ["HDIOVSpec"], exclude: ["Fixtures"]),
         .testTarget(name: "HDIOVGeneratorTests", dependencies: ["HDIOVGenerator", "HDIOVSpec"]),
         .testTarget(name: "HDIOVSysfsTests", dependencies: ["HDIOVSysfs", "HDIOVMock", "HDIOVSpec", "HDIOVEvents"]),

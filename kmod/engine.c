@@ -41,26 +41,6 @@ static unsigned int engine_threads = HDIOV_ENGINE_THREADS;
 module_param(engine_threads, uint, 0444);
 MODULE_PARM_DESC(engine_threads, "Engine kthreads (1-64)");
 
-struct hdiov_sqe {
-	u8 opcode;
-	u8 flags;
-	__le16 rsvd;
-	__le32 len;
-	__le64 src;
-	__le64 dst;
-	__le64 pattern;
-	__le64 cookie;
-	u8 rsvd2[24];
-};
-
-struct hdiov_cqe {
-	__le64 cookie;
-	__le32 result;
-	u8 status;
-	u8 rsvd;
-	__le16 flags;
-};
-
 /*
  * What one completion write carries: the second half of entry k (result,
  * status, flags with the phase bit) and, when entry k+1 follows it in the
@@ -76,8 +56,6 @@ struct hdiov_cqe_write {
 	__le64 next_cookie;
 };
 
-static_assert(sizeof(struct hdiov_sqe) == HDIOV_SQE_SIZE);
-static_assert(sizeof(struct hdiov_cqe) == HDIOV_CQE_SIZE);
 static_assert(sizeof(struct hdiov_cqe_write) == HDIOV_CQE_SIZE);
 static_assert(offsetof(struct hdiov_cqe, result) == sizeof(__le64));
 
@@ -128,6 +106,15 @@ static int hdiov_probe(struct hdiov_vdev *v, u64 iova, u32 len)
 	}
 }
 
+/* The CAPS bit an opcode needs (NOP needs none). */
+static const u32 hdiov_op_caps[HDIOV_NR_OPS] = {
+	[HDIOV_OP_NOP] = 0,
+	[HDIOV_OP_COPY] = HDIOV_CAPS_COPY,
+	[HDIOV_OP_FILL] = HDIOV_CAPS_FILL,
+	[HDIOV_OP_CRC32C] = HDIOV_CAPS_CRC32C,
+	[HDIOV_OP_COMPARE] = HDIOV_CAPS_COMPARE,
+};
+
 /* Execute one descriptor; returns its completion status. */
 static u8 hdiov_exec(struct hdiov_engine *e, struct hdiov_vdev *v,
 		     const struct hdiov_sqe *d, u32 *result)
@@ -137,9 +124,8 @@ static u8 hdiov_exec(struct hdiov_engine *e, struct hdiov_vdev *v,
 	u64 pattern = le64_to_cpu(d->pattern);
 
 	*result = 0;
-	if (d->opcode > HDIOV_OP_COMPARE ||
-	    (d->opcode != HDIOV_OP_NOP &&
-	     !(v->type->caps & BIT(d->opcode - 1))))
+	if (d->opcode >= HDIOV_NR_OPS ||
+	    (v->type->caps & hdiov_op_caps[d->opcode]) != hdiov_op_caps[d->opcode])
 		return HDIOV_ST_BAD_OPCODE;
 	if ((!len && d->opcode != HDIOV_OP_NOP) || len > HDIOV_MAX_XFER)
 		return HDIOV_ST_BAD_LENGTH;
@@ -188,7 +174,7 @@ static u8 hdiov_exec(struct hdiov_engine *e, struct hdiov_vdev *v,
 
 static void hdiov_qp_error(struct hdiov_qp *qp, u32 code)
 {
-	qp->status |= HDIOV_QP_STATUS_ERROR | (code << 16);
+	qp->status |= HDIOV_QP_STATUS_ERROR | (code << HDIOV_QP_STATUS_CODE_SHIFT);
 }
 
 /* Signal QP completions: its MSI-X vector, else INTx (automasked). */

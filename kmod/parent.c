@@ -11,8 +11,6 @@
 
 #include "hdiov.h"
 
-#define HDIOV_PASID_MAX		((1U << 20) - 1)
-
 static struct hdiov_parent **hdiov_parents;
 static unsigned int hdiov_nr_registered;
 
@@ -133,7 +131,8 @@ int hdiov_pasid_alloc(struct hdiov_parent *p)
 		mutex_unlock(&p->lock);
 		return -ENOSPC;
 	}
-	pasid = ida_alloc_range(&p->pasids, 1, HDIOV_PASID_MAX, GFP_KERNEL);
+	pasid = ida_alloc_range(&p->pasids, HDIOV_PASID_MIN, HDIOV_PASID_MAX,
+				GFP_KERNEL);
 	if (pasid >= 0)
 		p->vdev_count++;
 	mutex_unlock(&p->lock);

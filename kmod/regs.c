@@ -7,8 +7,9 @@
  * registers of one QP block. Each entry names its offset, a read handler
  * and, when writable, a write handler; offsets with no entry read as zero
  * and ignore writes, and so do writes to entries without a write handler.
- * Called with hdiov_vdev.lock held. A reset (DEV_CTRL.RESET, QP_CTRL.RESET)
- * first quiesces the engine, which drops and retakes the lock.
+ * Called with hdiov_vdev.lock held, except hdiov_regs_reset() from
+ * hdiov_vdev_init(), before the VDEV is registered. A reset (DEV_CTRL.RESET,
+ * QP_CTRL.RESET) first quiesces the engine, which drops and retakes the lock.
  */
 #include <linux/log2.h>
 #include <linux/string.h>
@@ -42,6 +43,10 @@ static void hdiov_qp_reset(struct hdiov_vdev *v, unsigned int i)
 	memset(db, 0, HDIOV_DB_PAGE);
 }
 
+/*
+ * No lockdep_assert_held(): hdiov_vdev_init() resets the registers of a VDEV
+ * nobody else can see yet, without hdiov_vdev.lock.
+ */
 void hdiov_regs_reset(struct hdiov_vdev *v)
 {
 	unsigned int i;
@@ -323,6 +328,7 @@ u32 hdiov_bar0_read(struct hdiov_vdev *v, unsigned int off)
 	struct hdiov_qp *qp;
 	u8 *e;
 
+	lockdep_assert_held(&v->lock);
 	if (hdiov_in_msix_table(v, off)) {
 		e = &v->msix_table[off - HDIOV_MSIX_TABLE];
 		return e[0] | (e[1] << 8) | (e[2] << 16) | ((u32)e[3] << 24);
@@ -340,6 +346,7 @@ void hdiov_bar0_write(struct hdiov_vdev *v, unsigned int off, u32 val)
 	struct hdiov_qp *qp;
 	unsigned int i;
 
+	lockdep_assert_held(&v->lock);
 	if (hdiov_in_msix_table(v, off)) {
 		for (i = 0; i < 4; i++)
 			v->msix_table[off - HDIOV_MSIX_TABLE + i] = val >> (8 * i);
@@ -353,11 +360,13 @@ void hdiov_bar0_write(struct hdiov_vdev *v, unsigned int off, u32 val)
 /* Byte access: registers are 32-bit; only the MSI-X table takes bytes. */
 u8 hdiov_bar0_read8(struct hdiov_vdev *v, unsigned int off)
 {
+	lockdep_assert_held(&v->lock);
 	return hdiov_bar0_read(v, off & ~3U) >> (8 * (off & 3));
 }
 
 void hdiov_bar0_write8(struct hdiov_vdev *v, unsigned int off, u8 val)
 {
+	lockdep_assert_held(&v->lock);
 	if (hdiov_in_msix_table(v, off))
 		v->msix_table[off - HDIOV_MSIX_TABLE] = val;
 }
@@ -371,6 +380,7 @@ u32 hdiov_bar2_read(struct hdiov_vdev *v, unsigned int off)
 {
 	u32 *db = v->doorbells;
 
+	lockdep_assert_held(&v->lock);
 	if (off >= v->nr_qps * HDIOV_DB_PAGE)
 		return 0;
 	return READ_ONCE(db[off / 4]);
@@ -381,6 +391,7 @@ void hdiov_bar2_write(struct hdiov_vdev *v, unsigned int off, u32 val)
 	unsigned int qp = off / HDIOV_DB_PAGE, reg = off % HDIOV_DB_PAGE;
 	u32 *db = v->doorbells;
 
+	lockdep_assert_held(&v->lock);
 	if (qp >= v->nr_qps)
 		return;
 	if (reg != HDIOV_DB_SQ_TAIL && reg != HDIOV_DB_CQ_HEAD)

@@ -87,7 +87,7 @@ result "checkpatch.pl --strict clean" $?
 for s in specs/*.yaml; do
   out=$log/gen-$(basename "$s" .yaml)
   if "$hdiov" generate --spec "$s" --out "$out" >/dev/null 2>&1 &&
-     "$hdiov" build --kernel 6.12 --source "$out" --spec "$s" --build-dir "$out.build" --quiet >"$log/build-$(basename "$s").log" 2>&1; then
+     "$hdiov" build --kernel 6.12 --source "$out" --build-dir "$out.build" --quiet >"$log/build-$(basename "$s").log" 2>&1; then
     result "$(basename "$s") generates a module that builds (6.12)" 0
   else
     cat "$log/build-$(basename "$s").log" 2>/dev/null
@@ -124,6 +124,34 @@ guest_suite() {
   shift
   guest_run "$name" "" "$top/.build/debug/hdiov-ktest" --module "{ko}" --spec "$top/specs/default.yaml" --label "{k}" "$@"
 }
+
+section "an installed hdiov works with the checkout hidden"
+# scripts/install.sh puts the binary and its resources under a prefix; in a private mount
+# namespace the checkout is covered by an empty tmpfs, and from / the installed binary
+# generates and builds a module for another spec and manages devices on a mock tree.
+inst=$(mktemp -d /var/tmp/hdiov-install.XXXXXX)
+bash scripts/install.sh --binary "$hdiov" "$inst" >"$log/install.log" 2>&1 &&
+  unshare --mount --propagation private bash -c '
+    set -e
+    inst=$1 top=$2
+    mount -t tmpfs hdiov-hidden "$top"
+    cd /
+    [ ! -e "$top/Package.swift" ] || { echo "checkout still visible"; exit 3; }
+    h=$inst/bin/hdiov
+    "$h" generate --spec "$inst/share/hdiov/specs/qat-4xxx.yaml" --out "$inst/gen"
+    "$h" build --kernel 6.12 --source "$inst/gen" --build-dir "$inst/gen.build" --quiet
+    "$h" generate --check --spec "$inst/share/hdiov/specs/default.yaml" --out "$inst/share/hdiov/kmod"
+    "$h" mock init "$inst/mock"
+    uuid=$("$h" create --sysfs-root "$inst/mock" --parent hdiov0 --type 4qp)
+    "$h" list --sysfs-root "$inst/mock" | grep -q "$uuid"
+    "$h" remove --sysfs-root "$inst/mock" "$uuid"
+    echo "installed hdiov: all steps passed"
+  ' installed "$inst" "$top" >>"$log/install.log" 2>&1
+inst_status=$?
+grep -q '^installed hdiov: all steps passed' "$log/install.log" || inst_status=1
+[ "$inst_status" -eq 0 ] || tail -30 "$log/install.log"
+result "an installed hdiov (scripts/install.sh) generates, builds and manages devices with the checkout hidden" "$inst_status"
+rm -rf "$inst"
 
 section "a fresh host view: no /lib/modules, empty HOME (the demo's guest part on 6.1)"
 # scripts/fresh-host.sh hides /lib/modules and gives an empty HOME (so an empty kernel cache):

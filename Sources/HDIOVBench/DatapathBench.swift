@@ -1,4 +1,5 @@
 import Foundation
+import HDIOVModules
 import HDIOVSysfs
 import HDIOVVFIO
 
@@ -268,9 +269,7 @@ public struct DatapathBench {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?
             .split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
-        var uts = utsname()
-        uname(&uts)
-        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let release = KernelModules.runningRelease()
         let cpus = ProcessInfo.processInfo.activeProcessorCount
         return ("\(cpus) vCPUs (\(model)), \(ProcessInfo.processInfo.physicalMemory >> 20) MiB", cpus, release)
     }

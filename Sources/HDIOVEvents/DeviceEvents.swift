@@ -1,6 +1,5 @@
 import CUdev
 import Foundation
-import HDIOVMock
 import HDIOVSysfs
 
 #if canImport(Glibc)
@@ -26,12 +25,6 @@ public struct DeviceEvent: Codable, Equatable, Sendable {
         self.devpath = devpath
         self.subsystem = subsystem
         self.properties = properties
-    }
-
-    public init(mock e: MockUevent) {
-        var p = e.properties
-        p["SEQNUM"] = "\(e.seqnum)"
-        self.init(source: "mock", action: e.action, devpath: e.devpath, subsystem: e.subsystem, properties: p)
     }
 
     /// The last devpath component: a parent's name, a device's UUID, a group number.
@@ -147,38 +140,18 @@ public final class UdevMonitor {
     }
 }
 
-/// Follows a mock tree's event log (`.hdiov-mock.events`) from a point on, as a monitor
-/// follows the kernel: `poll` returns what was appended since the last call.
-public struct MockEventFollower {
-    public let kernel: MockKernel
-    /// Events already seen.
-    public private(set) var seen: Int
+/// Where the uevents of a tree come from when its kernel keeps a log of them instead of
+/// sending them over netlink (a mock tree: HDIOVMock's `MockEventFollower`).
+public protocol UeventSource {
+    /// The events that came since the last call, waiting until there are some or `timeout`
+    /// seconds (nil: forever) pass.
+    mutating func next(timeout: Double?) -> [DeviceEvent]
+}
 
-    /// From now on (`fromStart`: from the first event).
-    public init(kernel: MockKernel, fromStart: Bool = false) {
-        self.kernel = kernel
-        self.seen = fromStart ? 0 : kernel.events().count
-    }
-
-    public mutating func poll() -> [DeviceEvent] {
-        let all = kernel.events()
-        guard all.count > seen else { return [] }
-        let new = all[seen...].map(DeviceEvent.init(mock:))
-        seen = all.count
-        return new
-    }
-
-    /// The next events, waiting (checking every 20 ms: a log file has no netlink socket)
-    /// until there are some or `timeout` seconds pass.
-    public mutating func next(timeout: Double?) -> [DeviceEvent] {
-        let deadline = timeout.map { Date().addingTimeInterval($0) }
-        while true {
-            let events = poll()
-            if !events.isEmpty { return events }
-            if let deadline, deadline.timeIntervalSinceNow <= 0 { return [] }
-            usleep(20_000)
-        }
-    }
+/// A sysfs backend whose kernel logs its uevents (the mock kernel): monitors follow the log.
+public protocol UeventLogging: SysfsBackend {
+    /// The events from now on (`fromStart`: from the first one).
+    func uevents(fromStart: Bool) -> any UeventSource
 }
 
 /// The subsystems a monitor of `module` listens to.
@@ -189,16 +162,17 @@ public func mdevSubsystems(module: String) -> [String] { ["mdev", "mdev_bus", mo
 public final class VFIONodeWaiter {
     enum Listener {
         case udev(UdevMonitor)
-        case mock(MockEventFollower)
+        case log(any UeventSource)
     }
 
     var listener: Listener
     var pending: [DeviceEvent] = []
 
-    /// On a mock tree the mock kernel's log; else a udev monitor of the `vfio` subsystem.
+    /// On a tree whose kernel logs its events (a mock tree) that log; else a udev monitor of
+    /// the `vfio` subsystem.
     public init(backend: any SysfsBackend) throws(EventError) {
-        if let mock = backend as? MockKernel {
-            listener = .mock(MockEventFollower(kernel: mock))
+        if let logging = backend as? any UeventLogging {
+            listener = .log(logging.uevents(fromStart: false))
         } else {
             listener = .udev(try UdevMonitor(subsystems: ["vfio"]))
         }
@@ -208,9 +182,9 @@ public final class VFIONodeWaiter {
         switch listener {
         case .udev(let m):
             return m.next(timeout: timeout).map { [$0] } ?? []
-        case .mock(var f):
-            let events = f.next(timeout: timeout)
-            listener = .mock(f)
+        case .log(var source):
+            let events = source.next(timeout: timeout)
+            listener = .log(source)
             return events
         }
     }

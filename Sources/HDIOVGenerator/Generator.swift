@@ -18,35 +18,40 @@ public struct GeneratorError: Error, CustomStringConvertible {
 
 /// spec → files. Pure: reads nothing, writes nothing.
 public enum Generator {
-    public static let version = "0.1.0"
-    /// MODULE_VERSION of the generated module: the device contract's version.
-    public static let moduleVersion = "1.0"
+    public static let version = "0.2.0"
+    /// MODULE_VERSION of the generated module: the device contract's version (hdiov_abi.h).
+    public static let moduleVersion = Contract.version
 
+    /// Renders every `.mustache` template with the spec's values and copies every other file
+    /// (the hand-written sources) as it is. A template naming a value the model does not
+    /// provide is an error, reported for every template before anything is returned.
     public static func render(
         spec: DeviceSpec, specName: String, templates: [TemplateSource]
     ) throws -> [GeneratedFile] {
         let context = TemplateContext(spec: spec, specName: specName)
         var problems: [String] = []
-        for template in templates where template.isMustache {
-            for name in context.missingNames(in: template) {
-                problems.append("\(template.path): uses `\(name)`, which the spec model does not provide")
-            }
-        }
-        guard problems.isEmpty else {
-            throw GeneratorError(description: problems.joined(separator: "\n"))
-        }
-        return try templates.map { template in
+        var files: [GeneratedFile] = []
+        for template in templates {
             guard template.isMustache else {
-                return GeneratedFile(path: template.outputPath, contents: template.text)
+                files.append(GeneratedFile(path: template.outputPath, contents: template.text))
+                continue
             }
             let parsed: MustacheTemplate
             do {
                 parsed = try MustacheTemplate(string: template.text)
             } catch {
-                throw GeneratorError(description: "\(template.path): template does not parse: \(error)")
+                problems.append("\(template.path): template does not parse: \(error)")
+                continue
             }
-            return GeneratedFile(path: template.outputPath, contents: parsed.render(context.values))
+            let (text, missing) = StrictRendering.render(parsed, context)
+            for name in missing {
+                problems.append("\(template.path): uses `\(name)`, which the spec model does not provide")
+            }
+            files.append(GeneratedFile(path: template.outputPath, contents: text))
         }
-        .sorted { $0.path < $1.path }
+        guard problems.isEmpty else {
+            throw GeneratorError(description: problems.joined(separator: "\n"))
+        }
+        return files.sorted { $0.path < $1.path }
     }
 }

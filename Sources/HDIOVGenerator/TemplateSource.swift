@@ -17,33 +17,4 @@ public struct TemplateSource: Equatable, Sendable {
     public var outputPath: String {
         isMustache ? String(path.dropLast(".mustache".count)) : path
     }
-
-    struct VariableTag: Equatable {
-        var section: String?
-        var name: String
-    }
-
-    /// `{{name}}` tags, each with the `{{#section}}` it stands in (one level deep).
-    func variableTags() -> [VariableTag] {
-        guard isMustache else { return [] }
-        var tags: [VariableTag] = []
-        var sections: [String] = []
-        var rest = Substring(text)
-        while let open = rest.range(of: "{{") {
-            guard let close = rest.range(of: "}}", range: open.upperBound..<rest.endIndex) else { break }
-            let body = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
-            rest = rest[close.upperBound...]
-            guard let first = body.first else { continue }
-            let name = body.dropFirst().trimmingCharacters(in: .whitespaces)
-            switch first {
-            case "#", "^":
-                if sections.isEmpty { tags.append(VariableTag(section: nil, name: name)) }
-                sections.append(name)
-            case "/": _ = sections.popLast()
-            case "%", "!", ">", "=": continue
-            default: tags.append(VariableTag(section: sections.last, name: body))
-            }
-        }
-        return tags
-    }
 }

@@ -49,6 +49,21 @@ public struct Kbuild: Sendable {
         return Result(module: module, findings: findings, log: log)
     }
 
+    /// The module a source directory builds: `obj-m := <name>.o` of its Kbuild file.
+    public static func moduleName(inSource source: String) throws -> String {
+        let path = (source as NSString).appendingPathComponent("Kbuild")
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw Failure(description: "\(path): cannot read the module's Kbuild file; is \(source) a generated module directory (hdiov generate --out)?")
+        }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count == 3, parts[0] == "obj-m", parts[1] == ":=" || parts[1] == "+=", parts[2].hasSuffix(".o") {
+                return String(parts[2].dropLast(2))
+            }
+        }
+        throw Failure(description: "\(path): no `obj-m := <module>.o` line")
+    }
+
     static func syncSources(from source: String, to destination: String) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: destination, withIntermediateDirectories: true)

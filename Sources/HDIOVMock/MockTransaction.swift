@@ -1,4 +1,5 @@
 import Foundation
+import HDIOVSpec
 import HDIOVSysfs
 
 #if canImport(Glibc)
@@ -140,7 +141,7 @@ struct Transaction {
             return .failure(SysfsErrno(ENOSPC))
         }
         let d = MockDevice(uuid: uuid, parent: p, type: t.id, qpIDs: state.lowestFreeQPs(p, t.queuePairs),
-                           weight: 10, pasid: pasid, iommuGroup: state.lowestFreeGroup(), open: false, stats: .zero)
+                           weight: Contract.defaultWeight, pasid: pasid, iommuGroup: state.lowestFreeGroup(), open: false, stats: .zero)
         state.devices.append(d)
         do {
             try tree.addDevice(d, type: t)
@@ -216,7 +217,7 @@ struct Transaction {
         case .success(let v): w = Int(v)
         case .failure(let e): return .failure(e)
         }
-        guard w >= 1, w <= 100 else { return .failure(SysfsErrno(EINVAL)) }
+        guard Contract.weights.contains(w) else { return .failure(SysfsErrno(EINVAL)) }
         state.devices[i].weight = w
         changed = true
         do {

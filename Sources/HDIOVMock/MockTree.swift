@@ -1,4 +1,5 @@
 import Foundation
+import HDIOVSpec
 import HDIOVSysfs
 
 #if canImport(Glibc)
@@ -43,7 +44,7 @@ struct MockTree {
             try mkdir(dir)
             try file(join(dir, "qp_total"), "\(spec.queuePairs)", mode: 0o444)
             try file(join(dir, "vdev_max"), "\(spec.maxVdevs)", mode: 0o444)
-            try file(join(dir, "version"), "1.0", mode: 0o444)
+            try file(join(dir, "version"), Contract.version, mode: 0o444)
             try file(join(dir, "uevent"), "", mode: 0o644)
             try link(join(dir, "subsystem"), to: env.classBase(module: module))
             for t in spec.types {

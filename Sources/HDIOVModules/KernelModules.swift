@@ -265,3 +265,20 @@ public final class KernelModules {
         }
     }
 }
+
+extension KernelModules {
+    /// What an mdev module (ours, or the kernel's mtty sample) needs, loaded by name first.
+    public static let mdevDependencies = ["vfio", "vfio_iommu_type1", "mdev"]
+
+    /// Load the module at `path` as `hdiov load` does: `mdevDependencies` by name, then the
+    /// others its .ko names (modinfo's `depends`, e.g. libcrc32c), then the .ko itself with
+    /// `parameters` (`name=value` …). Returns the module's name.
+    @discardableResult
+    public func load(path: String, parameters: [String] = []) throws(ModuleError) -> String {
+        try Self.requireFile(path)
+        let deps = Self.mdevDependencies + dependencies(ofFile: path).filter { !Self.mdevDependencies.contains($0) }
+        try probe(deps)
+        try insert(path: path, parameters: parameters)
+        return name(ofFile: path) ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+    }
+}

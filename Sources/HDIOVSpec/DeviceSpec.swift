@@ -1,3 +1,4 @@
+import CHDIOVABI
 /// The validated model of an HD-IOV device spec.
 ///
 /// Every value here has passed validation (`SpecParser` produces a `DeviceSpec` only when
@@ -79,25 +80,26 @@ public struct PCIIdentity: Equatable, Sendable {
 }
 
 /// Descriptor operations (contract §7). The raw value is the spec spelling; `opcode` is
-/// what a descriptor carries; `capsBit` is the CAPS register bit.
+/// what a descriptor carries; `capsMask` is its CAPS register bit (both from hdiov_abi.h).
 public enum Operation: String, CaseIterable, Equatable, Sendable {
     case copy, fill, crc32c, compare
 
     public var opcode: Int {
         switch self {
-        case .copy: 1
-        case .fill: 2
-        case .crc32c: 3
-        case .compare: 4
+        case .copy: Int(HDIOV_OP_COPY)
+        case .fill: Int(HDIOV_OP_FILL)
+        case .crc32c: Int(HDIOV_OP_CRC32C)
+        case .compare: Int(HDIOV_OP_COMPARE)
         }
     }
 
-    public var capsBit: Int {
+    /// The CAPS register bit that offers this operation.
+    public var capsMask: UInt32 {
         switch self {
-        case .copy: 0
-        case .fill: 1
-        case .crc32c: 2
-        case .compare: 3
+        case .copy: UInt32(HDIOV_CAPS_COPY)
+        case .fill: UInt32(HDIOV_CAPS_FILL)
+        case .crc32c: UInt32(HDIOV_CAPS_CRC32C)
+        case .compare: UInt32(HDIOV_CAPS_COMPARE)
         }
     }
 }
@@ -159,9 +161,9 @@ extension DeviceSpec {
         return "\(qps), max_ring=\(maxRing), ops=\(ops)"
     }
 
-    /// CAPS register value for a type: its op bits plus NOTIFY_SUPPRESS (bit 8).
+    /// CAPS register value for a type: its op bits plus NOTIFY_SUPPRESS.
     public func caps(of type: MdevTypeSpec) -> UInt32 {
-        type.ops.reduce(UInt32(1) << 8) { $0 | (UInt32(1) << UInt32($1.capsBit)) }
+        type.ops.reduce(UInt32(HDIOV_CAPS_NOTIFY_SUPPRESS)) { $0 | $1.capsMask }
     }
 
     /// `available_instances` for a type given a parent's state (contract §2).

@@ -207,4 +207,27 @@ extension DeviceManager {
 
     /// Whether the device of this UUID exists now.
     public func isActive(_ uuid: String) -> Bool { backend.exists(env.device(uuid)) }
+
+    /// Before keeping a definition: what `start` would refuse whatever the system's state
+    /// (`usage`), and, when the parent is registered now, a type it does not have
+    /// (`notFound`) or queue pairs that type does not take (`usage`). An absent parent is
+    /// fine: the definition may be for a parent that registers later (`autostart`).
+    public func check(definition d: Definition) throws(ManagerError) {
+        let summary = "cannot define a \(d.type) device on \(d.parent)"
+        if let w = d.weight, !(1...100).contains(w) {
+            throw ManagerError(.usage, summary,
+                               reasons: ["weight takes a whole number from 1 to 100: the device's share of the engine, not \(w)"])
+        }
+        if let q = d.queuePairs, q < 1 {
+            throw ManagerError(.usage, summary, reasons: ["queue pairs must be at least 1, not \(q)"])
+        }
+        guard parentNames().contains(d.parent), let types = try? types(parent: d.parent) else { return }
+        guard let t = findType(d.type, among: types) else {
+            throw ManagerError(
+                .notFound, summary,
+                reasons: ["\(d.parent) has no type '\(d.type)'; its types: \(types.map(\.id).joined(separator: ", "))"],
+                next: ["`hdiov types --parent \(d.parent)` shows them"])
+        }
+        if let q = d.queuePairs { try checkQueuePairs(q, for: t, summary: summary, hint: false) }
+    }
 }

@@ -105,14 +105,15 @@ extension DeviceManager {
 
     // MARK: Writes and what their errnos mean here
 
-    /// Refuse what no kernel would take for this type, before touching anything.
-    func checkQueuePairs(_ q: Int, for t: MdevType, summary: String) throws(ManagerError) {
+    /// Refuse what no kernel would take for this type, before touching anything; `hint`:
+    /// name the flex types to use instead of a fixed one.
+    func checkQueuePairs(_ q: Int, for t: MdevType, summary: String, hint: Bool = true) throws(ManagerError) {
         switch t.queuePairs {
         case .fixed(let n)? where q != n:
             throw ManagerError(
                 .usage, summary,
                 reasons: ["\(t.id) always has \(n) queue pair\(n == 1 ? "" : "s"); only a flex type's queue pairs can be chosen"],
-                next: [flexHint(t.parent)])
+                next: hint ? [flexHint(t.parent)] : [])
         case .flex(let range)? where !range.contains(q):
             throw ManagerError(
                 .usage, summary,

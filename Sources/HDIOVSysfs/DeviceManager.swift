@@ -1,5 +1,4 @@
 import Foundation
-import HDIOVSpec
 
 /// Lists, creates, changes and removes HD-IOV VDEVs through sysfs (contract §1–3).
 ///
@@ -16,10 +15,6 @@ public struct DeviceManager: Sendable {
         self.environment = environment
         self.module = module
         self.backend = backend
-    }
-
-    public init(environment: SysfsEnvironment = SysfsEnvironment(), spec: DeviceSpec, backend: any SysfsBackend = RealSysfs()) {
-        self.init(environment: environment, module: spec.module, backend: backend)
     }
 
     var env: SysfsEnvironment { environment }
@@ -111,8 +106,19 @@ public struct DeviceManager: Sendable {
 
     /// The type of `parent` called `name`: its directory name (`hdiov-4qp`) or the spec's
     /// id (`4qp`).
-    func findType(_ name: String, in parent: Parent) -> MdevType? {
-        parent.types.first { $0.id == name } ?? parent.types.first { $0.id == "\(module)-\(name)" }
+    func findType(_ name: String, in parent: Parent) -> MdevType? { findType(name, among: parent.types) }
+
+    /// The type called `name` among `types`: its directory name, else `<module>-<name>`.
+    func findType(_ name: String, among types: [MdevType]) -> MdevType? {
+        types.first { $0.id == name } ?? types.first { $0.id == "\(module)-\(name)" }
+    }
+
+    /// The type benchmarks and quick checks use: of the fixed types, the one with the fewest
+    /// queue pairs (on a tie, the first in `types(parent:)` order, i.e. by directory name),
+    /// else the first type; nil when the parent has none.
+    public func smallestFixedType(parent: String) throws(ManagerError) -> MdevType? {
+        let types = try self.types(parent: parent)
+        return types.first { if case .fixed? = $0.queuePairs { true } else { false } } ?? types.first
     }
 
     // MARK: Devices

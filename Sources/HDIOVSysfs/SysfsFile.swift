@@ -112,6 +112,16 @@ public enum SysfsFile {
             return String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)
         }
     }
+
+    /// A symlink's target as stored (sysfs's are relative: `../../devices/virtual/hdiov/hdiov0`),
+    /// nil when `path` is not a link.
+    public static func linkTarget(_ path: String) -> String? {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer -> String? in
+            let n = readlink(path, UnsafeMutableRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self), buffer.count)
+            guard n > 0, n < buffer.count else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[0..<n]), as: UTF8.self)
+        }
+    }
 }
 
 /// errno names, for messages that say which error it was.

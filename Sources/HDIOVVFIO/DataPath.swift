@@ -1,13 +1,45 @@
+import CHDIOVABI
 import CHDIOVShim
 import Foundation
 
-/// Descriptor opcodes and completion statuses (contract section 7).
+/// Descriptor opcodes and completion statuses (contract section 7; values from hdiov_abi.h).
 public enum HDIOVOp: UInt8, Sendable, CaseIterable {
-    case nop = 0, copy, fill, crc32c, compare
+    case nop, copy, fill, crc32c, compare
+
+    public var rawValue: UInt8 {
+        switch self {
+        case .nop: UInt8(HDIOV_OP_NOP)
+        case .copy: UInt8(HDIOV_OP_COPY)
+        case .fill: UInt8(HDIOV_OP_FILL)
+        case .crc32c: UInt8(HDIOV_OP_CRC32C)
+        case .compare: UInt8(HDIOV_OP_COMPARE)
+        }
+    }
+
+    public init?(rawValue: UInt8) {
+        guard let op = Self.allCases.first(where: { $0.rawValue == rawValue }) else { return nil }
+        self = op
+    }
 }
 
-public enum HDIOVStatus: UInt8, Sendable, CustomStringConvertible {
-    case ok = 0, badOpcode, badLength, dmaFault, aborted
+public enum HDIOVStatus: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case ok, badOpcode, badLength, dmaFault, aborted
+
+    public var rawValue: UInt8 {
+        switch self {
+        case .ok: UInt8(HDIOV_ST_OK)
+        case .badOpcode: UInt8(HDIOV_ST_BAD_OPCODE)
+        case .badLength: UInt8(HDIOV_ST_BAD_LENGTH)
+        case .dmaFault: UInt8(HDIOV_ST_DMA_FAULT)
+        case .aborted: UInt8(HDIOV_ST_ABORTED)
+        }
+    }
+
+    public init?(rawValue: UInt8) {
+        guard let st = Self.allCases.first(where: { $0.rawValue == rawValue }) else { return nil }
+        self = st
+    }
+
     public var description: String {
         switch self {
         case .ok: "OK"
@@ -19,7 +51,7 @@ public enum HDIOVStatus: UInt8, Sendable, CustomStringConvertible {
     }
 }
 
-/// A 64-byte submission entry.
+/// A submission entry (`struct hdiov_sqe`).
 public struct Descriptor: Sendable {
     public var opcode: UInt8
     public var flags: UInt8 = 0
@@ -36,10 +68,10 @@ public struct Descriptor: Sendable {
     }
 
     public static func nop(cookie: UInt64 = 0, irq: Bool = false) -> Descriptor {
-        Descriptor(opcode: HDIOVOp.nop.rawValue, flags: irq ? 1 : 0, cookie: cookie)
+        Descriptor(opcode: HDIOVOp.nop.rawValue, flags: irq ? UInt8(HDIOV_SQE_IRQ) : 0, cookie: cookie)
     }
     public static func copy(src: UInt64, dst: UInt64, length: Int, cookie: UInt64 = 0, irq: Bool = false) -> Descriptor {
-        Descriptor(opcode: HDIOVOp.copy.rawValue, flags: irq ? 1 : 0, length: UInt32(length), src: src, dst: dst, cookie: cookie)
+        Descriptor(opcode: HDIOVOp.copy.rawValue, flags: irq ? UInt8(HDIOV_SQE_IRQ) : 0, length: UInt32(length), src: src, dst: dst, cookie: cookie)
     }
     public static func fill(dst: UInt64, length: Int, pattern: UInt64, cookie: UInt64 = 0) -> Descriptor {
         Descriptor(opcode: HDIOVOp.fill.rawValue, length: UInt32(length), dst: dst, pattern: pattern, cookie: cookie)
@@ -51,26 +83,32 @@ public struct Descriptor: Sendable {
         Descriptor(opcode: HDIOVOp.compare.rawValue, length: UInt32(length), src: a, dst: b, cookie: cookie)
     }
 
+    /// The entry as the device reads it (little endian, reserved bytes zero).
+    public var entry: hdiov_sqe {
+        var e = hdiov_sqe()
+        e.opcode = opcode
+        e.flags = flags
+        e.len = length.littleEndian
+        e.src = src.littleEndian
+        e.dst = dst.littleEndian
+        e.pattern = pattern.littleEndian
+        e.cookie = cookie.littleEndian
+        return e
+    }
+
     public func store(to p: UnsafeMutableRawPointer) {
-        memset(p, 0, 64)
-        p.storeBytes(of: opcode, toByteOffset: 0, as: UInt8.self)
-        p.storeBytes(of: flags, toByteOffset: 1, as: UInt8.self)
-        p.storeBytes(of: length.littleEndian, toByteOffset: 4, as: UInt32.self)
-        p.storeBytes(of: src.littleEndian, toByteOffset: 8, as: UInt64.self)
-        p.storeBytes(of: dst.littleEndian, toByteOffset: 16, as: UInt64.self)
-        p.storeBytes(of: pattern.littleEndian, toByteOffset: 24, as: UInt64.self)
-        p.storeBytes(of: cookie.littleEndian, toByteOffset: 32, as: UInt64.self)
+        p.storeBytes(of: entry, as: hdiov_sqe.self)
     }
 }
 
-/// A 16-byte completion entry.
+/// A completion entry (`struct hdiov_cqe`).
 public struct Completion: Sendable, Equatable {
     public var cookie: UInt64
     public var result: UInt32
     public var rawStatus: UInt8
     public var flags: UInt16
     public var status: HDIOVStatus? { HDIOVStatus(rawValue: rawStatus) }
-    public var phase: Bool { flags & 1 != 0 }
+    public var phase: Bool { flags & UInt16(HDIOV_CQE_PHASE) != 0 }
 }
 
 /// A data-path failure, in words.
@@ -128,14 +166,39 @@ extension VFIODevice {
     }
 }
 
-/// BAR0 register offsets (contract section 5).
+/// BAR0 register offsets (contract section 5; from hdiov_abi.h).
 public enum HDIOVReg {
-    public static let caps: UInt64 = 0x008, numQPs: UInt64 = 0x00c, maxRing: UInt64 = 0x010, maxXfer: UInt64 = 0x014
-    public static let devCtrl: UInt64 = 0x018, devStatus: UInt64 = 0x01c, kick: UInt64 = 0x020
-    public static func qp(_ i: Int) -> UInt64 { 0x1000 + 0x40 * UInt64(i) }
-    public static let sqBase: UInt64 = 0x00, cqBase: UInt64 = 0x08, ringSize: UInt64 = 0x10, qpCtrl: UInt64 = 0x14
-    public static let qpStatus: UInt64 = 0x18, msixVector: UInt64 = 0x1c, sqHead: UInt64 = 0x20, cqTail: UInt64 = 0x24
-    public static let irqCoalesce: UInt64 = 0x28
+    public static let id = UInt64(HDIOV_REG_ID), version = UInt64(HDIOV_REG_VERSION)
+    public static let caps = UInt64(HDIOV_REG_CAPS), numQPs = UInt64(HDIOV_REG_NUM_QPS)
+    public static let maxRing = UInt64(HDIOV_REG_MAX_RING), maxXfer = UInt64(HDIOV_REG_MAX_XFER)
+    public static let devCtrl = UInt64(HDIOV_REG_DEV_CTRL), devStatus = UInt64(HDIOV_REG_DEV_STATUS)
+    public static let kick = UInt64(HDIOV_REG_KICK)
+    public static let msixTable = UInt64(HDIOV_MSIX_TABLE), msixPBA = UInt64(HDIOV_MSIX_PBA)
+    public static let bar0Size = UInt64(HDIOV_BAR0_SIZE)
+    /// The register block of QP `i`.
+    public static func qp(_ i: Int) -> UInt64 { UInt64(HDIOV_REG_QP_BASE) + UInt64(HDIOV_REG_QP_STRIDE) * UInt64(i) }
+    public static let qpStride = UInt64(HDIOV_REG_QP_STRIDE)
+    public static let sqBase = UInt64(HDIOV_QP_SQ_BASE_LO), cqBase = UInt64(HDIOV_QP_CQ_BASE_LO)
+    public static let ringSize = UInt64(HDIOV_QP_RING_SIZE), qpCtrl = UInt64(HDIOV_QP_CTRL)
+    public static let qpStatus = UInt64(HDIOV_QP_STATUS), msixVector = UInt64(HDIOV_QP_MSIX_VECTOR)
+    public static let sqHead = UInt64(HDIOV_QP_SQ_HEAD), cqTail = UInt64(HDIOV_QP_CQ_TAIL)
+    public static let irqCoalesce = UInt64(HDIOV_QP_IRQ_COALESCE)
+}
+
+/// Register bits and values (contract sections 5 and 6; from hdiov_abi.h).
+public enum HDIOVBits {
+    public static let idValue = UInt32(HDIOV_ID_VALUE), versionValue = UInt32(HDIOV_VERSION_VALUE)
+    public static let devEnable = UInt32(HDIOV_DEV_CTRL_ENABLE), devReset = UInt32(HDIOV_DEV_CTRL_RESET)
+    public static let devEnabled = UInt32(HDIOV_DEV_STATUS_ENABLED), devFatal = UInt32(HDIOV_DEV_STATUS_FATAL)
+    public static let qpEnable = UInt32(HDIOV_QP_CTRL_ENABLE), qpIRQEnable = UInt32(HDIOV_QP_CTRL_IRQ_ENABLE)
+    public static let qpReset = UInt32(HDIOV_QP_CTRL_RESET)
+    public static let qpEnabled = UInt32(HDIOV_QP_STATUS_ENABLED), qpError = UInt32(HDIOV_QP_STATUS_ERROR)
+    public static let needKick = UInt32(HDIOV_DB_NEED_KICK)
+    /// Doorbell page: size, SQ_TAIL, CQ_HEAD and ENGINE_FLAGS offsets.
+    public static let doorbellPage = Int(HDIOV_DB_PAGE)
+    public static let dbSQTail = Int(HDIOV_DB_SQ_TAIL), dbCQHead = Int(HDIOV_DB_CQ_HEAD)
+    public static let dbEngineFlags = Int(HDIOV_DB_ENGINE_FLAGS)
+    public static let sqeSize = MemoryLayout<hdiov_sqe>.size, cqeSize = MemoryLayout<hdiov_cqe>.size
 }
 
 /// One queue pair: its rings in DMA memory, its doorbell page, its registers.
@@ -166,9 +229,9 @@ public final class QueuePair {
         self.ringSize = ringSize
         bar0 = try device.regionInfo(.bar0)
         bar2 = try device.regionInfo(.bar2)
-        sq = try device.mapDMA(size: ringSize * 64, iova: sqIOVA)
-        cq = try device.mapDMA(size: ringSize * 16, iova: cqIOVA)
-        doorbell = doorbells.map { $0 + index * 4096 }
+        sq = try device.mapDMA(size: ringSize * HDIOVBits.sqeSize, iova: sqIOVA)
+        cq = try device.mapDMA(size: ringSize * HDIOVBits.cqeSize, iova: cqIOVA)
+        doorbell = doorbells.map { $0 + index * HDIOVBits.doorbellPage }
         try program(sqIOVA: sqIOVA, cqIOVA: cqIOVA, irq: irq, coalesce: coalesce, enable: enable)
     }
 
@@ -176,20 +239,20 @@ public final class QueuePair {
     public func program(sqIOVA: UInt64? = nil, cqIOVA: UInt64? = nil, irq: Bool = false, coalesce: UInt32 = 0,
                         enable: Bool = true) throws {
         let s = sqIOVA ?? sq.iova, c = cqIOVA ?? cq.iova
-        try device.write32(bar0, at: regBase + HDIOVReg.qpCtrl, 0x8000_0000)
+        try device.write32(bar0, at: regBase + HDIOVReg.qpCtrl, HDIOVBits.qpReset)
         try device.write32(bar0, at: regBase + HDIOVReg.sqBase, UInt32(truncatingIfNeeded: s))
-        try device.write32(bar0, at: regBase + HDIOVReg.sqBase + 4, UInt32(truncatingIfNeeded: s >> 32))
+        try device.write32(bar0, at: UInt64(HDIOV_QP_SQ_BASE_HI) + regBase, UInt32(truncatingIfNeeded: s >> 32))
         try device.write32(bar0, at: regBase + HDIOVReg.cqBase, UInt32(truncatingIfNeeded: c))
-        try device.write32(bar0, at: regBase + HDIOVReg.cqBase + 4, UInt32(truncatingIfNeeded: c >> 32))
+        try device.write32(bar0, at: UInt64(HDIOV_QP_CQ_BASE_HI) + regBase, UInt32(truncatingIfNeeded: c >> 32))
         try device.write32(bar0, at: regBase + HDIOVReg.ringSize, UInt32(ringSize))
         try device.write32(bar0, at: regBase + HDIOVReg.irqCoalesce, coalesce)
         memset(cq.pointer, 0, cq.size)
         sqTail = 0
         cqHead = 0
         if enable {
-            try device.write32(bar0, at: regBase + HDIOVReg.qpCtrl, 1 | (irq ? 2 : 0))
-            if try device.read32(bar0, at: HDIOVReg.devCtrl) & 1 == 0 {
-                try device.write32(bar0, at: HDIOVReg.devCtrl, 1)
+            try device.write32(bar0, at: regBase + HDIOVReg.qpCtrl, HDIOVBits.qpEnable | (irq ? HDIOVBits.qpIRQEnable : 0))
+            if try device.read32(bar0, at: HDIOVReg.devCtrl) & HDIOVBits.devEnable == 0 {
+                try device.write32(bar0, at: HDIOVReg.devCtrl, HDIOVBits.devEnable)
             }
         }
     }
@@ -208,7 +271,7 @@ public final class QueuePair {
             throw DataPathError("QP \(index): \(descriptors.count) descriptors but only \(space) free ring slots")
         }
         for d in descriptors {
-            d.store(to: sq.pointer + Int(sqTail & UInt32(ringSize - 1)) * 64)
+            d.store(to: sq.pointer + Int(sqTail & UInt32(ringSize - 1)) * HDIOVBits.sqeSize)
             sqTail &+= 1
         }
         return try ring()
@@ -220,7 +283,7 @@ public final class QueuePair {
             throw DataPathError("QP \(index): \(descriptors.count) descriptors but only \(space) free ring slots")
         }
         for d in descriptors {
-            d.store(to: sq.pointer + Int(sqTail & UInt32(ringSize - 1)) * 64)
+            d.store(to: sq.pointer + Int(sqTail & UInt32(ringSize - 1)) * HDIOVBits.sqeSize)
             sqTail &+= 1
         }
     }
@@ -230,12 +293,12 @@ public final class QueuePair {
     public func ring() throws -> Bool {
         hdiov_mb()
         if trapped || doorbell == nil {
-            try device.write32(bar2, at: UInt64(index) * 4096, sqTail)
+            try device.write32(bar2, at: UInt64(index * HDIOVBits.doorbellPage + HDIOVBits.dbSQTail), sqTail)
             return false
         }
-        hdiov_store32(doorbell!, sqTail)
+        hdiov_store32(doorbell! + HDIOVBits.dbSQTail, sqTail)
         hdiov_mb()
-        if hdiov_load32(doorbell! + 0x40) & 1 != 0 {
+        if hdiov_load32(doorbell! + HDIOVBits.dbEngineFlags) & HDIOVBits.needKick != 0 {
             try device.write32(bar0, at: HDIOVReg.kick, UInt32(index))
             kicks += 1
             return true
@@ -247,27 +310,28 @@ public final class QueuePair {
     /// trapped write. For measuring the doorbell itself.
     public func writeTail(trapped: Bool) throws {
         if trapped || doorbell == nil {
-            try device.write32(bar2, at: UInt64(index) * 4096, sqTail)
+            try device.write32(bar2, at: UInt64(index * HDIOVBits.doorbellPage + HDIOVBits.dbSQTail), sqTail)
         } else {
             hdiov_mb()
-            hdiov_store32(doorbell!, sqTail)
+            hdiov_store32(doorbell! + HDIOVBits.dbSQTail, sqTail)
         }
     }
 
     /// NEED_KICK as the engine last left it.
-    public var needKick: Bool { doorbell.map { hdiov_load32($0 + 0x40) & 1 != 0 } ?? false }
+    public var needKick: Bool { doorbell.map { hdiov_load32($0 + HDIOVBits.dbEngineFlags) & HDIOVBits.needKick != 0 } ?? false }
 
-    func entry(_ pos: UInt32) -> UnsafeMutableRawPointer { cq.pointer + Int(pos & UInt32(ringSize - 1)) * 16 }
+    func entry(_ pos: UInt32) -> UnsafeMutableRawPointer { cq.pointer + Int(pos & UInt32(ringSize - 1)) * HDIOVBits.cqeSize }
 
     /// The completion at CQ position `pos`, if the device wrote it (phase bit matches).
     public func peek(_ pos: UInt32) -> Completion? {
         let e = entry(pos)
-        let flags = hdiov_load16(e + 14)
-        let expected: UInt16 = (pos & UInt32(ringSize)) == 0 ? 1 : 0
-        guard flags & 1 == expected else { return nil }
-        return Completion(cookie: UInt64(littleEndian: e.load(fromByteOffset: 0, as: UInt64.self)),
-                          result: UInt32(littleEndian: e.load(fromByteOffset: 8, as: UInt32.self)),
-                          rawStatus: e.load(fromByteOffset: 12, as: UInt8.self), flags: flags)
+        let flags = hdiov_load16(e + MemoryLayout<hdiov_cqe>.offset(of: \.flags)!)
+        let phase = UInt16(HDIOV_CQE_PHASE)
+        let expected: UInt16 = (pos & UInt32(ringSize)) == 0 ? phase : 0
+        guard flags & phase == expected else { return nil }
+        let c = e.load(as: hdiov_cqe.self)
+        return Completion(cookie: UInt64(littleEndian: c.cookie), result: UInt32(littleEndian: c.result),
+                          rawStatus: c.status, flags: flags)
     }
 
     /// Take the completions that are there, and tell the device (CQ_HEAD).
@@ -283,7 +347,7 @@ public final class QueuePair {
 
     func publishHead() throws {
         hdiov_mb()
-        if let doorbell { hdiov_store32(doorbell + 4, cqHead) } else { try device.write32(bar2, at: UInt64(index) * 4096 + 4, cqHead) }
+        if let doorbell { hdiov_store32(doorbell + HDIOVBits.dbCQHead, cqHead) } else { try device.write32(bar2, at: UInt64(index * HDIOVBits.doorbellPage + HDIOVBits.dbCQHead), cqHead) }
     }
 
     /// Reap `count` completions, polling the phase bit, within `timeout` seconds.

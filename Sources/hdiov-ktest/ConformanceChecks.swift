@@ -54,7 +54,7 @@ struct ManagerChecks {
 
     var spec: DeviceSpec { suite.spec }
     var harness: Harness { suite.harness }
-    var manager: DeviceManager { DeviceManager(environment: suite.env, spec: spec, backend: RealSysfs()) }
+    var manager: DeviceManager { DeviceManager(environment: suite.env, module: spec.module, backend: RealSysfs()) }
 
     func refusal<T>(_ body: () throws(ManagerError) -> T) throws -> ManagerError {
         do {

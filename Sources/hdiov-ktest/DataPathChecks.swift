@@ -175,7 +175,7 @@ struct DataPathChecks {
             try expectEqual(phases, want, "phases")
             try expectEqual(try q.register(HDIOVReg.sqHead), 20, "SQ_HEAD")
             try expectEqual(try q.register(HDIOVReg.cqTail), 20, "CQ_TAIL")
-            try q.setRegister(HDIOVReg.qpCtrl, 0x8000_0000)
+            try q.setRegister(HDIOVReg.qpCtrl, HDIOVBits.qpReset)
         }
         harness.check("data path: the engine never overwrites an unconsumed completion") {
             let q = try QueuePair(device: dev, index: 1 % qps, ringSize: 4, sqIOVA: Self.sqIOVA(1), cqIOVA: Self.cqIOVA(1),
@@ -193,7 +193,7 @@ struct DataPathChecks {
             try dev.write32(q.bar2, at: UInt64(q.index) * 4096 + 4, 4)  // consume all four
             while try q.register(HDIOVReg.cqTail) < 8 && Date() < deadline { usleep(1000) }
             try expectEqual(try q.register(HDIOVReg.cqTail), 8, "CQ_TAIL after CQ_HEAD moved")
-            try q.setRegister(HDIOVReg.qpCtrl, 0x8000_0000)
+            try q.setRegister(HDIOVReg.qpCtrl, HDIOVBits.qpReset)
         }
         harness.check("data path: interrupts per QP (MSI-X vector 1+i, coalescing, INTx fallback)") {
             let i = 1 % qps
@@ -234,7 +234,7 @@ struct DataPathChecks {
             try dev.unmaskINTx()
             _ = try q.run([.nop(irq: true)])
             try expectEqual(count(intx, expected: 1), 1, "INTx fallback")
-            try q.setRegister(HDIOVReg.qpCtrl, 0x8000_0000)
+            try q.setRegister(HDIOVReg.qpCtrl, HDIOVBits.qpReset)
         }
         harness.check("data path: NEED_KICK after idle polls, KICK restarts the QP; trapped SQ_TAIL too") {
             let before = try stats(uuid)["kicks"] ?? 0
@@ -265,7 +265,7 @@ struct DataPathChecks {
             try expectEqual(st & 2, 2, "QP_STATUS.ERROR")
             try expectEqual(st >> 16, 1, "error code (SQ fault)")
             try expectEqual(try qp0.run([.nop(cookie: 9)])[0].cookie, 9, "QP 0 goes on")
-            try q.setRegister(HDIOVReg.qpCtrl, 0x8000_0000)
+            try q.setRegister(HDIOVReg.qpCtrl, HDIOVBits.qpReset)
             try expectEqual(try q.status, 0, "QP reset clears the error")
         }
         harness.check("data path: reset aborts in-flight work (ABORTED), then the QP works again") {

@@ -155,14 +155,14 @@ struct Fuzzer {
         var offset: UInt64
         switch rng.next() % 4 {
         case 0: offset = (rng.next() % 16) * 4                                  // device registers
-        case 1: offset = 0x1000 + (rng.next() % (qps + 2)) * 0x40 + (rng.next() % 16) * 4 // QP blocks
-        case 2: offset = 0x8000 + rng.next() % 0x2100                           // MSI-X table and PBA
-        default: offset = rng.next() % 0x10000
+        case 1: offset = HDIOVReg.qp(Int(rng.next() % (qps + 2))) + (rng.next() % 16) * 4 // QP blocks
+        case 2: offset = HDIOVReg.msixTable + rng.next() % (HDIOVReg.msixPBA - HDIOVReg.msixTable + 0x100) // MSI-X table and PBA
+        default: offset = rng.next() % HDIOVReg.bar0Size
         }
         var value = UInt32(truncatingIfNeeded: rng.next())
         switch rng.next() % 6 {
         case 0: value = 1
-        case 1: value = 0x8000_0000
+        case 1: value = HDIOVBits.qpReset
         case 2: value = UInt32(rng.next() % 5000)
         case 3: value = 0x10000 + UInt32(rng.next() % 0x10000) // near the DMA arena
         default: break
@@ -175,7 +175,8 @@ struct Fuzzer {
 
     func doorbell(_ rng: inout SeededRandom, _ dev: VFIODevice, _ counters: Counters) {
         let page = rng.next() % 20
-        let offset = page * 4096 + [0, 4, 0x40, rng.next() % 4096][Int(rng.next() % 4)]
+        let db = UInt64(HDIOVBits.doorbellPage)
+        let offset = page * db + [UInt64(HDIOVBits.dbSQTail), UInt64(HDIOVBits.dbCQHead), UInt64(HDIOVBits.dbEngineFlags), rng.next() % db][Int(rng.next() % 4)]
         var value = UInt32(truncatingIfNeeded: rng.next() % 3 == 0 ? rng.next() : rng.next() % 64)
         let pos = off_t(Int64(bitPattern: (UInt64(2) << 40) | offset))
         let n = withUnsafeMutableBytes(of: &value) { pwrite(dev.fd, $0.baseAddress, 4, pos) }

@@ -86,7 +86,7 @@ struct KernelSuite {
                 try expectEqual(try readInt(dir + "/qp_free"), spec.queuePairs, "\(p)/qp_free")
                 try expectEqual(try readInt(dir + "/vdev_count"), 0, "\(p)/vdev_count")
                 try expectEqual(try readInt(dir + "/vdev_max"), spec.maxVdevs, "\(p)/vdev_max")
-                try expectEqual(try read(dir + "/version"), "1.0", "\(p)/version")
+                try expectEqual(try read(dir + "/version"), Contract.version, "\(p)/version")
             }
         }
         harness.check("types and their attributes") {

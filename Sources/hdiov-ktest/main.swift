@@ -2,6 +2,7 @@
 // (`hdiov vm run -- .build/debug/hdiov-ktest --module …`), loads the module and
 // checks it against the contract, with every expected value derived from the spec.
 import Foundation
+import HDIOVModules
 import HDIOVSpec
 
 var modulePath: String?
@@ -39,6 +40,22 @@ do {
     spec = try SpecParser.load(path: specPath)
 } catch {
     FileHandle.standardError.write(Data("\(error)\n".utf8))
+    exit(65)
+}
+// Every expected value comes from the spec: refuse a module generated from another one.
+do {
+    let record = try KernelModules().specRecord(ofFile: modulePath)
+    guard let record, record.hash == spec.fingerprint else {
+        let found = record.map { "\($0.name) (hash \($0.hash))" } ?? "no hdiov_spec_hash in its modinfo"
+        FileHandle.standardError.write(Data("""
+            hdiov-ktest: \(modulePath) was not generated from \(specPath) (hash \(spec.fingerprint)): it records \(found); \
+            regenerate and rebuild it (hdiov generate --spec …; hdiov build), or pass the spec it came from
+
+            """.utf8))
+        exit(65)
+    }
+} catch {
+    FileHandle.standardError.write(Data("hdiov-ktest: cannot read \(modulePath)'s modinfo: \(error)\n".utf8))
     exit(65)
 }
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import HDIOVBench
 import HDIOVMachine
-import HDIOVSpec
+import HDIOVSysfs
 
 /// `hdiov bench datapath`: doorbell fast path vs trapped, COPY vs memcpy, aggregate over VDEVs
 /// and engine threads. In the embedded machine (module loaded) it measures in place; on the
@@ -26,7 +26,7 @@ struct BenchDatapathCommand: ParsableCommand {
     @Option(help: "Our module (.ko): loaded if needed, reloaded for other engine thread counts.")
     var module: String?
 
-    @Option(help: "Device spec of the module.")
+    @Option(help: "Device spec naming the module to measure (default: the one whose parents are registered, else the --module .ko's).")
     var spec: String?
 
     @Option(help: "Runs per number (median reported).")
@@ -48,12 +48,16 @@ struct BenchDatapathCommand: ParsableCommand {
     var inGuest = false
 
     func run() throws {
-        let spec = try SpecParser.load(path: self.spec ?? ProjectPaths().defaultSpec)
-        let loaded = FileManager.default.fileExists(atPath: "/sys/class/mdev_bus/\(spec.parentNames[0])")
+        let name = try spec.map { try loadDeviceSpec($0).module }
+        let registered = DeviceManager.registeredModules(environment: SysfsEnvironment())
+        let loaded = name.map { registered.contains($0) } ?? !registered.isEmpty
         var result: DatapathResult
         if inGuest || loaded {
-            result = try Self.measure(spec: spec, module: module, repeats: repeats, seconds: seconds, vdevs: vdevs,
-                                      threads: threads, log: json ? { printError("hdiov bench: \($0)") } : { print($0) })
+            let log: (String) -> Void = json ? { printError("hdiov bench: \($0)") } : { print($0) }
+            result = try benchOperation {
+                try DatapathBench.measure(module: try BenchModule.prepare(name: name, path: module), repeats: repeats,
+                                          seconds: seconds, vdevs: vdevs, threads: threads, log: log)
+            }
             if inGuest {
                 print(DatapathMarkers.begin)
                 print(String(decoding: try JSONEncoder.pretty.encode(result), as: UTF8.self))
@@ -62,7 +66,7 @@ struct BenchDatapathCommand: ParsableCommand {
             }
             result.machine = "guest: " + result.machine
         } else {
-            result = try fromHost(spec: spec)
+            result = try fromHost()
         }
         if json {
             print(String(decoding: try JSONEncoder.pretty.encode(result), as: UTF8.self))
@@ -72,13 +76,13 @@ struct BenchDatapathCommand: ParsableCommand {
     }
 
     /// Build the module, boot the machine, run `bench datapath --in-guest` there.
-    func fromHost(spec: HDIOVSpec.DeviceSpec) throws -> DatapathResult {
+    func fromHost() throws -> DatapathResult {
         let paths = ProjectPaths()
         let progress: @Sendable (String) -> Void = { printError("hdiov bench: \($0)") }
         let cache = KernelCache(progress: progress)
         let prepared = try cache.prepare(kernel)
         let ko = try buildModule(
-            paths: paths, kernel: kernel, kdir: nil, source: paths.kmod, spec: self.spec ?? paths.defaultSpec,
+            paths: paths, kernel: kernel, kdir: nil, source: paths.kmod,
             buildDir: paths.root + "/.build-bench/kmod/" + prepared.release, sparse: false, quiet: true
         ).module
         var args = ["vm", "run", "--kernel", kernel.rawValue, "--quiet", "--timeout", "3000", "--", selfExecutable(),
@@ -90,32 +94,6 @@ struct BenchDatapathCommand: ParsableCommand {
         var result = try runGuest(args, between: DatapathMarkers.begin, and: DatapathMarkers.end, as: DatapathResult.self)
         result.machine = BenchSuiteCommand.machineDescription()
             + "; host load average (1/5/15 min) \(loadBefore) before, \(BenchSuiteCommand.hostLoad()) after"
-        return result
-    }
-
-    /// In the guest: load the module if needed, measure, reload for other thread counts, restore.
-    static func measure(spec: HDIOVSpec.DeviceSpec, module: String?, repeats: Int, seconds: Double, vdevs: [Int],
-                        threads: [Int], log: @escaping (String) -> Void) throws -> DatapathResult {
-        let parent = spec.parentNames[0]
-        if !FileManager.default.fileExists(atPath: "/sys/class/mdev_bus/\(parent)") {
-            guard let module else { throw ValidationError("\(spec.module) is not loaded; give --module") }
-            _ = system("modprobe -q libcrc32c")
-            guard system("modprobe -a vfio_iommu_type1 mdev") == 0, system("insmod \(module)") == 0 else {
-                throw ValidationError("could not load \(module)")
-            }
-        }
-        let small = spec.types.first { $0.initialQueuePairs == 1 && !$0.isFlex } ?? spec.types[0]
-        let bench = DatapathBench(parent: parent, type: "\(spec.module)-\(small.id)", repeats: repeats, seconds: seconds, log: log)
-        let original = DatapathBench.engineThreads(module: spec.module) ?? 1
-        let reload: (Int) -> Bool = { n in
-            guard let module else { return false }
-            log("reloading \(spec.module) with engine_threads=\(n)")
-            return system("rmmod \(spec.module) && insmod \(module) engine_threads=\(n)") == 0
-                && DatapathBench.engineThreads(module: spec.module) == n
-        }
-        let result = try bench.all(module: spec.module, vdevCounts: vdevs, reloadThreads: module == nil ? [] : threads,
-                                   reload: reload)
-        if module != nil, DatapathBench.engineThreads(module: spec.module) != original { _ = reload(original) }
         return result
     }
 }

@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import HDIOVBench
 import HDIOVMachine
-import HDIOVSpec
-import HDIOVSysfs
 
 /// `hdiov bench sriov`: the SR-IOV analogue. On the host it builds the module, boots the embedded
 /// machine with the `sriov-nvme:N` preset (q35, emulated VT-d, QEMU's NVMe controller with N VFs)
@@ -17,7 +15,7 @@ struct BenchSriovCommand: ParsableCommand {
             `--machine sriov-nvme:N` (N = --max-vfs) and runs `hdiov bench sriov --guest` there; \
             prints a table (or --json) and writes docs/bench/sriov.json and docs/bench/sriov.md \
             (--out-dir). In the guest (--guest, as root): loads nvme, vfio-pci and the module \
-            (`hdiov load --module`), then measures --devices VFs (default: all) and as many VDEVs.
+            through libkmod (as `hdiov load --module` does), then measures --devices VFs (default: all) and as many VDEVs.
             """
     )
 
@@ -32,9 +30,6 @@ struct BenchSriovCommand: ParsableCommand {
 
     @Option(help: "Rounds of VF enable/disable timed.")
     var rounds = 5
-
-    @Option(help: "Device spec of the module.")
-    var spec: String?
 
     @Option(help: "Our module (.ko); with --guest, required.")
     var module: String?
@@ -101,7 +96,7 @@ struct BenchSriovCommand: ParsableCommand {
         let cache = KernelCache(progress: progress)
         let prepared = try cache.prepare(kernel)
         let ko = try buildModule(
-            paths: paths, kernel: kernel, kdir: nil, source: paths.kmod, spec: self.spec ?? paths.defaultSpec,
+            paths: paths, kernel: kernel, kdir: nil, source: paths.kmod,
             buildDir: paths.root + "/.build-sriov/kmod/" + prepared.release, sparse: false, quiet: true
         ).module
         let preset = MachinePreset.sriovNVMe(maxVFs: maxVfs)
@@ -109,7 +104,6 @@ struct BenchSriovCommand: ParsableCommand {
                     "--", selfExecutable(), "bench", "sriov", "--guest", "--module", ko, "--rounds", String(rounds),
                     "--max-vfs", String(maxVfs)] + (noFill ? ["--no-fill"] : [])
         if let devices { args += ["--devices", String(devices)] }
-        if let s = self.spec { args += ["--spec", s] }
         let loadBefore = BenchSuiteCommand.hostLoad()
         progress("running in the embedded machine (\(prepared.release), \(preset.name))")
         var result = try runGuest(args, between: Self.begin, and: Self.end, as: SriovResult.self)
@@ -118,46 +112,13 @@ struct BenchSriovCommand: ParsableCommand {
     }
 
     func measureInGuest() throws -> SriovResult {
-        let spec = try SpecParser.load(path: self.spec ?? ProjectPaths().defaultSpec)
-        let log: (String) -> Void = { printError("hdiov bench: \($0)") }
-        guard system("modprobe -a nvme vfio-pci") == 0 else { throw ValidationError("modprobe nvme vfio-pci failed") }
-        guard let module, system("\(selfExecutable()) load --module '\(module)' >/dev/null") == 0 else {
-            throw ValidationError("hdiov load --module failed")
-        }
-        guard let pf = GuestBench.findSriovPF() else {
-            throw ValidationError("no PCI device with sriov_totalvfs > 0: boot with --machine sriov-nvme[:N]")
-        }
-        let total = Int(try SysfsFile.read("/sys/bus/pci/devices/\(pf)/sriov_totalvfs")) ?? 0
-        let count = devices ?? total
-        guard count <= total else { throw ValidationError("--devices \(count) > sriov_totalvfs \(total)") }
-        let bench = GuestBench()
-        log("SR-IOV: \(count) VFs of \(pf), \(rounds) enable rounds")
-        let vf = try bench.sriov(pf: pf, count: count, rounds: rounds)
-        let enabled = vf.vfs.count
-        let small = spec.types.first { $0.initialQueuePairs == 1 && !$0.isFlex } ?? spec.types[0]
-        let type = "\(spec.module)-\(small.id)"
-        log("HD-IOV: \(count) VDEVs of \(type)")
-        let vdev = try bench.vdevInit(parents: spec.parentNames, type: type, count: count)
-        let parents = try bench.parentLimits(spec.parentNames)
-        let fill = noFill ? nil : bench.fill(parents: spec.parentNames, type: type)
-        if let fill { log("HD-IOV: \(fill.count) VDEVs live at once; then \(fill.stops.joined(separator: ", "))") }
-        let resetMethod = vf.vfs.first.flatMap { try? SysfsFile.read("/sys/bus/pci/devices/\($0)/reset_method") }
-        _ = system("echo 0 > /sys/bus/pci/devices/\(pf)/sriov_numvfs")
-        _ = system("rmmod \(spec.module)")
-        var uts = utsname()
-        uname(&uts)
-        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard let module else { throw ValidationError("--guest needs --module") }
         let preset = MachinePreset.sriovNVMe(maxVFs: maxVfs)
-        var result = SriovResult(
-            kernel: release, machine: "", qemuMachine: "\(preset.name): "
-                + preset.qemuArguments.joined(separator: " ") + "; kernel: " + preset.kernelArguments.joined(separator: " "),
-            date: ISO8601DateFormatter().string(from: Date()), pf: pf, devices: count,
-            vfEnable: vf.enable, vfEnableOne: vf.enableOne, vfDisable: vf.disable, vfBind: vf.bind, vfOpen: vf.open,
-            vdevType: type, vdevCreate: vdev.create, vdevOpen: vdev.open,
-            sriovTotalVFs: total, sriovEnabledVFs: enabled, parents: parents)
-        result.vdevReached = fill?.count
-        result.vdevFillStops = fill?.stops
-        result.vfResetMethod = resetMethod
-        return result
+        let qemuMachine = "\(preset.name): " + preset.qemuArguments.joined(separator: " ")
+            + "; kernel: " + preset.kernelArguments.joined(separator: " ")
+        return try benchOperation {
+            try GuestBench().sriovComparison(ours: module, devices: devices, rounds: rounds, fill: !noFill,
+                                             qemuMachine: qemuMachine, log: { printError("hdiov bench: \($0)") })
+        }
     }
 }

@@ -3,7 +3,6 @@ import Foundation
 import HDIOVBench
 import HDIOVKernelBuild
 import HDIOVMachine
-import HDIOVSpec
 
 struct BenchGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,7 +58,7 @@ struct BenchSuiteCommand: ParsableCommand {
     /// Build the modules, boot the embedded machine and take the measurements there.
     func measure(paths: ProjectPaths, progress: @escaping @Sendable (String) -> Void) throws -> BenchReport {
         let ours = try buildModule(
-            paths: paths, kernel: kernel, kdir: nil, source: paths.kmod, spec: paths.defaultSpec,
+            paths: paths, kernel: kernel, kdir: nil, source: paths.kmod,
             sparse: false, quiet: true
         ).module
         let cache = KernelCache(progress: progress)
@@ -189,49 +188,32 @@ struct BenchGuestCommand: ParsableCommand {
     @Option(help: "Our module (.ko).") var ours: String
     @Option(help: "The mtty sample (.ko).") var mtty: String
     @Option(help: "Live VDEVs to reach.") var scale = 4096
-    @Option(help: "Device spec of our module.") var spec: String?
     @Option(help: "Devices per lifecycle round.") var devices = 24
     @Option(help: "Lifecycle rounds.") var rounds = 20
     @Option(help: "VDEVs whose initialization is timed (0: skip).") var initDevices = 256
     @Flag(help: "Skip the data-path measurements.") var noDatapath = false
 
     func run() throws {
-        let spec = try SpecParser.load(path: self.spec ?? ProjectPaths().defaultSpec)
-        // libcrc32c: the engine uses crc32c(); insmod does not resolve dependencies.
-        _ = system("modprobe -q libcrc32c")
-        guard system("modprobe -a vfio_iommu_type1 mdev") == 0, system("insmod \(ours)") == 0,
-              system("insmod \(mtty)") == 0 else {
-            throw ValidationError("could not load the modules")
-        }
-        let bench = GuestBench()
-        let small = spec.types.first { $0.initialQueuePairs == 1 && !$0.isFlex } ?? spec.types[0]
-        let ourType = "\(spec.module)-\(small.id)"
-        var lifecycle = [
-            try bench.lifecycle(driver: "mtty", parent: "mtty", type: "mtty-1", devices: devices, rounds: rounds),
-            try bench.lifecycle(driver: "hdiov", parent: spec.parentNames[0], type: ourType, devices: devices, rounds: rounds),
-        ]
-        // Once more in the other order, so neither driver always goes first.
-        lifecycle[0] = try bench.lifecycle(driver: "mtty", parent: "mtty", type: "mtty-1", devices: devices, rounds: rounds)
-        _ = system("rmmod mtty")
-        let deviceInit = initDevices > 0
-            ? try bench.deviceInit(parent: spec.parentNames[0], type: ourType, count: initDevices) : nil
         let exe = selfExecutable()
-        let scaleResult = try bench.scale(
-            parents: spec.parentNames, type: ourType, count: scale, blockSize: 256,
-            listCommands: [("hdiov", "\(exe) list --json >/dev/null"), ("mdevctl", "mdevctl list >/dev/null")],
-            run: { system($0) })
-        let datapath = noDatapath ? nil : try BenchDatapathCommand.measure(
-            spec: spec, module: ours, repeats: 5, seconds: 0.5, vdevs: [1, 4, 16], threads: [1, 2],
-            log: { printError("hdiov bench: \($0)") })
-        _ = system("rmmod \(spec.module)")
-        var uts = utsname()
-        uname(&uts)
-        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let report = BenchReport(
-            kernel: release, machine: "", date: ISO8601DateFormatter().string(from: Date()),
-            lifecycle: lifecycle, scale: scaleResult, datapath: datapath, deviceInit: deviceInit)
+        let report = try benchOperation {
+            try GuestBench().suite(
+                ours: ours, mtty: mtty, scale: scale, devices: devices, rounds: rounds, initDevices: initDevices,
+                datapath: !noDatapath,
+                listCommands: [("hdiov", "\(exe) list --json >/dev/null"), ("mdevctl", "mdevctl list >/dev/null")],
+                log: { printError("hdiov bench: \($0)") })
+        }
         print(BenchMarkers.begin)
         print(String(decoding: try JSONEncoder.pretty.encode(report), as: UTF8.self))
         print(BenchMarkers.end)
+    }
+}
+
+/// Run a guest measurement; a `BenchError` (the modules would not load, nothing to measure)
+/// is a `ValidationError`, as before the measurements moved into HDIOVBench.
+func benchOperation<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as BenchError {
+        throw ValidationError(error.description)
     }
 }

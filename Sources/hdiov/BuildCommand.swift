@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HDIOVKernelBuild
 import HDIOVMachine
+import HDIOVModules
 import HDIOVSpec
 
 extension KernelChoice: ExpressibleByArgument {}
@@ -23,11 +24,8 @@ struct BuildCommand: ParsableCommand {
     @Option(help: "Kernel build directory (make -C).")
     var kdir: String?
 
-    @Option(help: "Module sources (default: kmod/ of this checkout).")
+    @Option(help: "Module sources, as `hdiov generate` wrote them (default: kmod/ of this checkout or installation).")
     var source: String?
-
-    @Option(help: "Device spec the sources come from, for the module name (default: specs/default.yaml).")
-    var spec: String?
 
     @Option(help: "Where to build (default: .build/kmod/<kernel release> of this checkout).")
     var buildDir: String?
@@ -45,7 +43,7 @@ struct BuildCommand: ParsableCommand {
         let paths = ProjectPaths()
         let result = try buildModule(
             paths: paths, kernel: kernel, kdir: kdir, source: source ?? paths.kmod,
-            spec: spec ?? paths.defaultSpec, buildDir: buildDir, sparse: sparse, quiet: quiet)
+            buildDir: buildDir, sparse: sparse, quiet: quiet)
         var failed = !result.findings.isEmpty
         for finding in result.findings { printError(finding) }
         if checkpatch {
@@ -70,7 +68,7 @@ struct BuildCommand: ParsableCommand {
 
 /// Resolve the kernel build directory and build the module there.
 func buildModule(
-    paths: ProjectPaths, kernel: KernelChoice?, kdir: String?, source: String, spec: String,
+    paths: ProjectPaths, kernel: KernelChoice?, kdir: String?, source: String,
     buildDir: String? = nil, sparse: Bool, quiet: Bool
 ) throws -> Kbuild.Result {
     let directory: String
@@ -82,21 +80,13 @@ func buildModule(
         })
         directory = try cache.prepare(kernel).headersDir
     } else {
-        var uts = utsname()
-        uname(&uts)
-        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let release = KernelModules.runningRelease()
         directory = "/lib/modules/\(release)/build"
         guard FileManager.default.fileExists(atPath: directory) else {
             throw ValidationError("no headers for the running kernel \(release) at \(directory); use --kernel 6.1|6.12 or --kdir DIR")
         }
     }
-    let module: String
-    do {
-        module = try SpecParser.load(path: spec).module
-    } catch {
-        printError(error.description)
-        throw ExitCode(65)
-    }
+    let module = try Kbuild.moduleName(inSource: source)
     let kbuild = Kbuild(kernelDirectory: directory)
     let release = kbuild.release ?? "unknown"
     if !quiet { printError("hdiov build: \(module).ko for \(release) (\(directory))") }

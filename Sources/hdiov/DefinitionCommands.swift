@@ -79,46 +79,13 @@ struct DefineCommand: ParsableCommand {
             printError("hdiov: '\(definition.uuid)' is not a UUID: it takes 8-4-4-4-12 hexadecimal digits")
             throw ExitCode(2)
         }
-        try check(definition, manager)
+        try managed { () throws(ManagerError) in try manager.check(definition: definition) }
         if store.exists(definition.uuid) && !force {
             printError("hdiov: cannot define \(definition.uuid): it is already defined (\(target.environment.definition(definition.uuid)))\n  next: `hdiov undefine \(definition.uuid)` first, or --force to replace it")
             throw ExitCode(1)
         }
         try managed { () throws(ManagerError) in try store.save(definition) }
         print(definition.uuid)
-    }
-}
-
-extension DefineCommand {
-    /// What `start` would refuse whatever the system's state (exit 2), and — when the parent
-    /// is registered now — a type it does not have (exit 1). An absent parent is fine: the
-    /// definition may be for a parent that registers later (`autostart`).
-    func check(_ d: Definition, _ manager: DeviceManager) throws {
-        let summary = "hdiov: cannot define a \(d.type) device on \(d.parent)"
-        if let w = d.weight, !(1...100).contains(w) {
-            printError("\(summary)\n  weight takes a whole number from 1 to 100: the device's share of the engine, not \(w)")
-            throw ExitCode(2)
-        }
-        if let q = d.queuePairs, q < 1 {
-            printError("\(summary)\n  queue pairs must be at least 1, not \(q)")
-            throw ExitCode(2)
-        }
-        guard manager.parentNames().contains(d.parent), let types = try? manager.types(parent: d.parent) else { return }
-        guard let t = types.first(where: { $0.id == d.type || $0.id == "\(manager.module)-\(d.type)" }) else {
-            printError("\(summary)\n  \(d.parent) has no type '\(d.type)'; its types: \(types.map(\.id).joined(separator: ", "))\n"
-                       + "  next: `hdiov types --parent \(d.parent)` shows them")
-            throw ExitCode(1)
-        }
-        switch (t.queuePairs, d.queuePairs) {
-        case (.fixed(let n)?, let q?) where q != n:
-            printError("\(summary)\n  \(t.id) always has \(n) queue pair\(n == 1 ? "" : "s"); only a flex type's queue pairs can be chosen")
-            throw ExitCode(2)
-        case (.flex(let range)?, let q?) where !range.contains(q):
-            printError("\(summary)\n  \(t.id) takes \(range.lowerBound) to \(range.upperBound) queue pairs, not \(q)")
-            throw ExitCode(2)
-        default:
-            return
-        }
     }
 }
 

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import HDIOVMock
-import HDIOVSpec
 import HDIOVSysfs
 
 #if canImport(Glibc)
@@ -9,7 +8,8 @@ import Glibc
 #endif
 
 /// Where the device commands look: the sysfs root (a mock tree is recognised by its
-/// marker and driven through the mock kernel) and the spec that names the module.
+/// marker and driven through the mock kernel). The module is the one whose parents the
+/// tree has; a spec is read only when `--spec` names one.
 struct DeviceManagerOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Directory holding sys/ and dev/: / for the running kernel, or a tree made by `hdiov mock init`.",
@@ -17,7 +17,7 @@ struct DeviceManagerOptions: ParsableArguments {
     var sysfsRoot: String = "/"
 
     @Option(help: ArgumentHelp(
-        "Device spec, for the module name (default: specs/default.yaml of this checkout; a mock tree knows its own).",
+        "Device spec naming the module (default: the module whose parents are registered; no spec is read).",
         valueName: "file"))
     var spec: String?
 
@@ -45,30 +45,22 @@ struct DeviceManagerOptions: ParsableArguments {
             throw ExitCode(1)
         }
         let backend = MockKernel.backend(forRoot: sysfsRoot)
-        let module: String
         if let spec {
-            module = try loadDeviceSpec(spec).module
-        } else if let mock = backend as? MockKernel {
+            return DeviceManager(environment: environment, module: try loadDeviceSpec(spec).module, backend: backend)
+        }
+        // No parents registered: a mock tree still knows its module.
+        var fallback: String?
+        if let mock = backend as? MockKernel, DeviceManager.registeredModules(environment: environment, backend: mock).isEmpty {
             do {
-                module = try mock.module()
+                fallback = try mock.module()
             } catch {
                 printError("hdiov: \(error.description)")
                 throw ExitCode(1)
             }
-        } else {
-            module = try loadDeviceSpec(ProjectPaths().defaultSpec).module
         }
-        return DeviceManager(environment: environment, module: module, backend: backend)
-    }
-}
-
-/// Parse and validate a spec; a bad spec prints its diagnostics and exits 65 (EX_DATAERR).
-func loadDeviceSpec(_ path: String) throws -> DeviceSpec {
-    do {
-        return try SpecParser.load(path: path)
-    } catch {
-        printError(error.description)
-        throw ExitCode(65)
+        return try managed { () throws(ManagerError) in
+            try DeviceManager.discover(environment: environment, backend: backend, fallback: fallback)
+        }
     }
 }
 

@@ -8,20 +8,25 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Render the kernel module's sources from a device spec.",
         discussion: """
-            Reads the spec (YAML), validates it and renders Templates/kmod into the output \
-            directory. On any error nothing is written. With --check, writes nothing and \
-            fails when the output directory differs from what the spec produces.
+            Reads the spec (YAML), validates it, renders the templates (Templates/kmod/*.mustache: \
+            what the spec changes) and writes them with the hand-written module sources (kmod/) \
+            into the output directory: a complete module tree that `hdiov build --source` builds. \
+            On any error nothing is written. With --check, writes nothing and fails when the \
+            output directory differs from what the spec produces.
             """
     )
 
-    @Option(help: "Device spec (default: specs/default.yaml of this checkout).")
+    @Option(help: "Device spec (default: specs/default.yaml of this checkout or installation).")
     var spec: String?
 
-    @Option(help: "Output directory (default: kmod/ of this checkout).")
+    @Option(help: "Output directory (default: kmod/ of this checkout; required for an installed hdiov).")
     var out: String?
 
-    @Option(help: "Template directory (default: Templates/kmod of this checkout).")
+    @Option(help: "Template directory (default: Templates/kmod of this checkout or installation).")
     var templates: String?
+
+    @Option(help: "Hand-written module sources (default: kmod/ of this checkout or installation).")
+    var sources: String?
 
     @Flag(help: "Compare instead of writing; exit 1 when the output directory has drifted.")
     var check = false
@@ -29,8 +34,11 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let paths = ProjectPaths()
         let specPath = spec ?? paths.defaultSpec
-        let outDir = out ?? paths.kmod
-        let files = try renderModule(specPath: specPath, templates: templates ?? paths.templates)
+        guard let outDir = out ?? (paths.isCheckout ? paths.kmod : nil) else {
+            throw ValidationError("an installed hdiov has no default output directory; pass --out DIR")
+        }
+        let files = try renderModule(specPath: specPath, templates: templates ?? paths.templates,
+                                     sources: sources ?? paths.kmod)
         if check {
             let drift = OutputDirectory.drift(of: files, in: outDir)
             if drift.isEmpty {
@@ -49,16 +57,10 @@ struct GenerateCommand: ParsableCommand {
 }
 
 /// Parse, validate and render; a spec error prints its diagnostics and exits 65 (EX_DATAERR).
-func renderModule(specPath: String, templates: String) throws -> [GeneratedFile] {
-    let spec: DeviceSpec
-    do {
-        spec = try SpecParser.load(path: specPath)
-    } catch {
-        printError(error.description)
-        throw ExitCode(65)
-    }
-    let sources = try TemplateDirectory.load(templates)
-    return try Generator.render(spec: spec, specName: (specPath as NSString).lastPathComponent, templates: sources)
+func renderModule(specPath: String, templates: String, sources: String) throws -> [GeneratedFile] {
+    let spec = try loadDeviceSpec(specPath)
+    let set = try TemplateDirectory.load(templates: templates, sources: sources)
+    return try Generator.render(spec: spec, specName: (specPath as NSString).lastPathComponent, templates: set)
 }
 
 func printError(_ message: String) {

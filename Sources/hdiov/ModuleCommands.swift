@@ -4,9 +4,6 @@ import HDIOVMock
 import HDIOVModules
 import HDIOVSysfs
 
-/// The modules the HD-IOV module needs, loaded by name through libkmod first.
-let moduleDependencies = ["vfio", "vfio_iommu_type1", "mdev"]
-
 struct LoadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "load",
@@ -14,8 +11,8 @@ struct LoadCommand: ParsableCommand {
         discussion: """
             The dependencies are resolved by name in the running kernel's modules.dep, as \
             modprobe does; then the module's .ko is inserted with the parameters given. The \
-            default .ko is the one `hdiov build` wrote for the running kernel (or for \
-            --kernel-release R).
+            default .ko is the newest one `hdiov build` wrote for the running kernel (or for \
+            --kernel-release R); the module's name is the one the .ko declares.
             """)
 
     @Option(help: ArgumentHelp("The module file (default: `hdiov build`'s .ko for the running kernel).", valueName: "path.ko"))
@@ -24,7 +21,7 @@ struct LoadCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Use the build for this kernel release instead of `uname -r`.", valueName: "release"))
     var kernelRelease: String?
 
-    @Option(help: ArgumentHelp("Device spec, for the module name (default: specs/default.yaml).", valueName: "file"))
+    @Option(help: ArgumentHelp("Device spec naming the module whose build to load (default: the newest build; no spec is read).", valueName: "file"))
     var spec: String?
 
     @Argument(help: ArgumentHelp("Module parameters.", valueName: "param=value"))
@@ -37,47 +34,55 @@ struct LoadCommand: ParsableCommand {
     }
 
     func run() throws {
-        let name = try loadDeviceSpec(spec ?? ProjectPaths().defaultSpec).module
+        let name = try spec.map { try loadDeviceSpec($0).module }
         let path = try module ?? defaultModulePath(name: name, release: kernelRelease ?? KernelModules.runningRelease())
-        try moduleOperation { () throws(ModuleError) in
+        let loaded = try moduleOperation { () throws(ModuleError) -> String in
             try KernelModules.requireFile(path)
-            let kmod = try KernelModules()
-            // The fixed three, then whatever else the .ko names (e.g. crc32c).
-            let deps = moduleDependencies + kmod.dependencies(ofFile: path).filter { !moduleDependencies.contains($0) }
-            try kmod.probe(deps)
-            try kmod.insert(path: path, parameters: parameters)
+            return try KernelModules().load(path: path, parameters: parameters)
         }
-        print("loaded \(name) from \(path)")
+        print("loaded \(loaded) from \(path)")
     }
 }
 
-/// The .ko `hdiov build` wrote for `release`: `.build/kmod/<release>/<name>.ko`, else the
-/// newest build for the same major.minor (Debian's 6.1.0-N-amd64 headers are 6.1.x).
-func defaultModulePath(name: String, release: String) throws -> String {
+/// The .ko `hdiov build` wrote for `release`: in `.build/kmod/<release>/`, else the newest
+/// build for the same major.minor (Debian's 6.1.0-N-amd64 headers are 6.1.x). `name`: that
+/// module's `<name>.ko`; nil: the newest .ko there.
+func defaultModulePath(name: String?, release: String) throws -> String {
     let paths = ProjectPaths()
-    let exact = (paths.moduleBuild(release: release) as NSString).appendingPathComponent("\(name).ko")
     let fm = FileManager.default
-    if fm.fileExists(atPath: exact) { return exact }
+    let file = name.map { "\($0).ko" }
+    let modified = { (p: String) in ((try? fm.attributesOfItem(atPath: p))?[.modificationDate] as? Date) ?? .distantPast }
+    /// The module files of one build directory.
+    func modules(in dir: String) -> [String] {
+        if let file {
+            let path = (dir as NSString).appendingPathComponent(file)
+            return fm.fileExists(atPath: path) ? [path] : []
+        }
+        return ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".ko") }.sorted()
+            .map { (dir as NSString).appendingPathComponent($0) }
+    }
+    let exact = paths.moduleBuild(release: release)
+    if let newest = modules(in: exact).max(by: { modified($0) < modified($1) }) { return newest }
     let base = (paths.moduleBuild(release: "x") as NSString).deletingLastPathComponent
     let series = release.split(separator: ".").prefix(2).joined(separator: ".") + "."
     let candidates = ((try? fm.contentsOfDirectory(atPath: base)) ?? [])
         .filter { $0.hasPrefix(series) }
-        .map { (base as NSString).appendingPathComponent("\($0)/\(name).ko") }
-        .filter { fm.fileExists(atPath: $0) }
-    let modified = { (p: String) in ((try? fm.attributesOfItem(atPath: p))?[.modificationDate] as? Date) ?? .distantPast }
+        .flatMap { modules(in: (base as NSString).appendingPathComponent($0)) }
     if let newest = candidates.max(by: { modified($0) < modified($1) }) { return newest }
+    let shown = file ?? "*.ko"
     printError("""
-        hdiov: no \(name).ko built for kernel \(release)
-          looked for \(exact) and \(base)/\(series)*/\(name).ko: ENOENT (No such file or directory)
+        hdiov: no \(file ?? "module") built for kernel \(release)
+          looked for \((exact as NSString).appendingPathComponent(shown)) and \(base)/\(series)*/\(shown): ENOENT (No such file or directory)
           next: build it (`hdiov build`, or `hdiov build --kernel 6.1|6.12`), or name the .ko with --module
         """)
     throw ExitCode(1)
 }
 
 /// Run a libkmod operation; a `ModuleError` prints its explanation and exits 1.
-func moduleOperation(_ body: () throws(ModuleError) -> Void) throws {
+@discardableResult
+func moduleOperation<T>(_ body: () throws(ModuleError) -> T) throws -> T {
     do {
-        try body()
+        return try body()
     } catch {
         printError("hdiov: " + error.description)
         throw ExitCode(1)
@@ -158,25 +163,12 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let manager = try target.manager()
         let env = manager.environment
-        let backend = manager.backend
-        let name = manager.module
-        let state: String
-        if !backend.exists(env.module(name)) {
-            state = ModuleState.absent.rawValue
-        } else if let s = try? backend.read(env.moduleAttribute(name, "initstate")) {
-            state = s
-        } else {
-            state = ModuleState.builtin.rawValue
-        }
-        let refcount = (try? backend.read(env.moduleAttribute(name, "refcnt"))).flatMap { Int($0) }
-        var parameters: [String: String] = [:]
-        for p in backend.list(env.moduleParameters(name)) {
-            parameters[p] = (try? backend.read((env.moduleParameters(name) as NSString).appendingPathComponent(p))) ?? "?"
-        }
+        let loaded = manager.loadedModule()
+        let (name, state, refcount, parameters) = (loaded.name, loaded.state, loaded.refcount, loaded.parameters)
         let parents = (try? manager.parents()) ?? []
         let devices = (try? manager.list())?.count ?? 0
         let status = ModuleStatus(
-            module: name, state: state, refcount: refcount, holders: backend.list(env.moduleHolders(name)),
+            module: name, state: state, refcount: refcount, holders: loaded.holders,
             parameters: parameters,
             parents: parents.map { .init(name: $0.name, qp_total: $0.qpTotal, qp_free: $0.qpFree, vdev_count: $0.vdevCount, vdev_max: $0.vdevMax) },
             devices: devices)
@@ -188,7 +180,7 @@ struct StatusCommand: ParsableCommand {
         }
         print("module \(name): \(state)" + (refcount.map { ", refcount \($0)" } ?? "")
               + (status.holders.isEmpty ? "" : ", used by " + status.holders.joined(separator: ", ")))
-        if state == ModuleState.absent.rawValue {
+        if loaded.isAbsent {
             print("  \(env.module(name)) does not exist; `hdiov load` loads it")
             return
         }

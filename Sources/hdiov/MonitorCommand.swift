@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import HDIOVEvents
-import HDIOVMock
 import HDIOVSysfs
 
 struct MonitorCommand: ParsableCommand {
@@ -53,8 +52,8 @@ struct MonitorCommand: ParsableCommand {
         func left() -> Double? { deadline.map { max(0, $0.timeIntervalSinceNow) } }
         func done() -> Bool { (count.map { seen >= $0 } ?? false) || (deadline.map { $0.timeIntervalSinceNow <= 0 } ?? false) }
 
-        if let mock = manager.backend as? MockKernel {
-            var follower = MockEventFollower(kernel: mock)
+        if let logging = manager.backend as? any UeventLogging {
+            var follower = logging.uevents(fromStart: false)
             if !noExisting {
                 for d in (try? manager.list()) ?? [] {
                     emit(DeviceEvent(source: "existing", action: "exists", devpath: "/devices/virtual/\(manager.module)/\(d.parent)/\(d.uuid)",

@@ -54,12 +54,17 @@ struct CLIResult {
     var stderr: String
 }
 
-/// Run `hdiov` with `arguments`, as a separate process.
-func hdiov(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> CLIResult {
+/// Run `hdiov` with `arguments`, as a separate process; `environment` is added to (or
+/// replaces entries of) this process's.
+func hdiov(_ arguments: [String], environment: [String: String] = [:],
+           sourceLocation: SourceLocation = #_sourceLocation) throws -> CLIResult {
     let binary = try #require(HDIOVBinary.path, "no hdiov binary next to the test bundle (\(Bundle.main.bundleURL.path)); build it first", sourceLocation: sourceLocation)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out

@@ -32,6 +32,15 @@ struct ModuleCommandTests {
         #expect(f.stderr.contains("no module to remove"), "\(f.stderr)")
         #expect(f.stderr.contains("removed \(ua)") && f.stderr.contains("removed \(ub)"), "\(f.stderr)")
         #expect(f.stderr.contains("mock tree"))
+        // The docs say the same exit status.
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs")
+        let manager = try String(contentsOf: docs.appendingPathComponent("device-manager.md"), encoding: .utf8)
+            .replacingOccurrences(of: "\n", with: " ")
+        #expect(manager.contains("then says so and exits \(f.status)."), "docs/device-manager.md on unload of a mock tree")
+        let codes = try String(contentsOf: docs.appendingPathComponent("cli-exit-codes.md"), encoding: .utf8)
+            .replacingOccurrences(of: "\n", with: " ")
+        #expect(codes.contains("it says so and exits \(f.status)"), "docs/cli-exit-codes.md on unload of a mock tree")
         let list = try hdiov(["list", "--sysfs-root", dir.path])
         #expect(list.stdout.isEmpty)
     }

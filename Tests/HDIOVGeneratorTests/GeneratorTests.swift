@@ -9,7 +9,7 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
 
 func render(_ specFile: String) throws -> [GeneratedFile] {
     let spec = try SpecParser.load(path: "\(repoRoot)/specs/\(specFile)")
-    let templates = try TemplateDirectory.load("\(repoRoot)/Templates/kmod")
+    let templates = try TemplateDirectory.load(templates: "\(repoRoot)/Templates/kmod", sources: "\(repoRoot)/kmod")
     return try Generator.render(spec: spec, specName: specFile, templates: templates)
 }
 
@@ -58,15 +58,52 @@ func everySpecRendersItsTypesAndConstants(specFile: String) throws {
 @Test func aTemplateNamingAnUnknownValueIsRefusedBeforeRendering() throws {
     let spec = try SpecParser.load(path: "\(repoRoot)/specs/default.yaml")
     let bad = TemplateSource(path: "x.h.mustache", text: "#define A {{pfs}}\n{{#types}}{{id}} {{colour}}{{/types}} {{nope}}\n")
-    #expect(throws: GeneratorError.self) {
+    let error = try #require(throws: GeneratorError.self) {
         try Generator.render(spec: spec, specName: "default.yaml", templates: [bad])
     }
-    let context = TemplateContext(spec: spec, specName: "default.yaml")
-    #expect(context.missingNames(in: bad) == ["types.colour", "nope"])
+    #expect(error.description == """
+        x.h.mustache: uses `nope`, which the spec model does not provide
+        x.h.mustache: uses `types.colour`, which the spec model does not provide
+        """)
+    // A name of the top level used inside a section is found there.
+    let fine = TemplateSource(path: "y.h.mustache", text: "{{#types}}{{module}}-{{id}} {{/types}}")
+    let out = try Generator.render(spec: spec, specName: "default.yaml", templates: [fine])
+    #expect(out.first?.contents.hasPrefix("hdiov-1qp ") == true)
+}
+
+@Test func templatesHoldOnlyWhatTheSpecChangesAndEveryHandWrittenFileIsKeptOnce() throws {
+    let templates = try FileManager.default.contentsOfDirectory(atPath: "\(repoRoot)/Templates/kmod")
+    #expect(templates.allSatisfy { $0.hasSuffix(".mustache") }, "\(templates)")
+    let set = try TemplateDirectory.load(templates: "\(repoRoot)/Templates/kmod", sources: "\(repoRoot)/kmod")
+    let handWritten = set.filter { !$0.isMustache }.map(\.path)
+    #expect(handWritten.contains("engine.c") && handWritten.contains("hdiov_abi.h"))
+    #expect(!handWritten.contains("hdiov_spec.h") && !handWritten.contains("Kbuild"), "\(handWritten)")
+}
+
+@Test func aSpecElsewhereYieldsACompleteModuleTree() throws {
+    let files = try render("qat-4xxx.yaml")
+    let names = Set(files.map(\.path))
+    for name in ["Kbuild", "Makefile", "hdiov_spec.h", "spec.c", "hdiov.h", "hdiov_abi.h", "engine.c", "vdev.c", "main.c"] {
+        #expect(names.contains(name), "\(name) missing")
+    }
+    let header = try #require(files.first { $0.path == "hdiov_spec.h" }?.contents)
+    let spec = try SpecParser.load(path: "\(repoRoot)/specs/qat-4xxx.yaml")
+    #expect(header.contains("#define HDIOV_SPEC_HASH\t\t\"\(spec.fingerprint)\"\n"))
+    #expect(header.contains("#define HDIOV_SPEC_NAME\t\t\"qat-4xxx.yaml\"\n"))
+}
+
+@Test func theSpecHashFollowsTheModelNotTheText() throws {
+    var spec = try SpecParser.load(path: "\(repoRoot)/specs/default.yaml")
+    let hash = spec.fingerprint
+    #expect(hash.count == 16)
+    spec.maxRing /= 2
+    #expect(spec.fingerprint != hash)
 }
 
 @Test func cStringsAreEscaped() {
     #expect(TemplateContext.cString("a\"b\\c\nd") == "a\\\"b\\\\c\\nd")
+    // Non-ASCII text becomes its UTF-8 bytes, octal-escaped (was: the low byte of each scalar).
+    #expect(TemplateContext.cString("é€") == "\\303\\251\\342\\202\\254")
     #expect(TemplateContext.hex(UInt16(0x1234), digits: 4) == "0x1234")
     #expect(TemplateContext.hex(UInt32(0x0b4000), digits: 6) == "0x0b4000")
 }

@@ -46,7 +46,7 @@ final class MockFixture {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("hdiov-mock-\(UUID().uuidString)").path
         kernel = try MockKernel.install(at: root, spec: spec)
         env = SysfsEnvironment(root: root)
-        manager = DeviceManager(environment: env, spec: spec, backend: kernel)
+        manager = DeviceManager(environment: env, module: spec.module, backend: kernel)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: root) }

@@ -1,0 +1,1 @@
+../../../kmod/hdiov_abi.h
