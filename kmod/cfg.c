@@ -5,7 +5,8 @@
  * 256 bytes of type-0 header with one capability, MSI-X. Every byte has a
  * write mask; after a write the BAR dwords are masked to their size, so that
  * the usual sizing sequence (write all ones, read back) behaves as on
- * hardware. Called with hdiov_vdev.lock held.
+ * hardware. Called with hdiov_vdev.lock held, except hdiov_cfg_init() from
+ * hdiov_vdev_init(), before the VDEV is registered.
  */
 #include <linux/pci_regs.h>
 #include <linux/string.h>
@@ -73,6 +74,7 @@ static void hdiov_cfg_mask_bars(struct hdiov_vdev *v)
 			   HDIOV_BAR2_FLAGS);
 }
 
+/* No lockdep_assert_held(): only hdiov_vdev_init() calls this, unlocked. */
 void hdiov_cfg_init(struct hdiov_vdev *v)
 {
 	u8 *c = v->cfg;
@@ -97,7 +99,10 @@ void hdiov_cfg_init(struct hdiov_vdev *v)
 	hdiov_cfg_update_qps(v);
 }
 
-/* Reflect the VDEV's QP count: MSI-X table size and BAR2 size. */
+/*
+ * Reflect the VDEV's QP count: MSI-X table size and BAR2 size. No
+ * lockdep_assert_held(): hdiov_cfg_init() calls this without the lock.
+ */
 void hdiov_cfg_update_qps(struct hdiov_vdev *v)
 {
 	u8 *flags = &v->cfg[HDIOV_CAP_MSIX + PCI_MSIX_FLAGS];
@@ -111,6 +116,7 @@ void hdiov_cfg_update_qps(struct hdiov_vdev *v)
 void hdiov_cfg_read(struct hdiov_vdev *v, unsigned int off, u8 *buf,
 		    unsigned int len)
 {
+	lockdep_assert_held(&v->lock);
 	memcpy(buf, &v->cfg[off], len);
 }
 
@@ -120,6 +126,7 @@ void hdiov_cfg_write(struct hdiov_vdev *v, unsigned int off, const u8 *buf,
 	unsigned int i;
 	u8 m;
 
+	lockdep_assert_held(&v->lock);
 	for (i = 0; i < len; i++) {
 		m = hdiov_cfg_wmask[off + i];
 		v->cfg[off + i] = (v->cfg[off + i] & ~m) | (buf[i] & m);

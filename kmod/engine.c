@@ -11,18 +11,22 @@
  * and is not polled again until KICK or a trapped SQ_TAIL write; a thread
  * with nothing to poll sleeps on its waitqueue.
  *
- * Locking, in the only order it is ever taken:
+ * Locking, in the only order it is ever taken (see hdiov.h):
  *   hdiov_engine.lock  ->  hdiov_vdev.lock  ->  hdiov_parent.lock
+ *                                           ->  mmap_lock
  * hdiov_engine.lock protects the thread's VDEV list. The thread holds it for
  * a whole round, so hdiov_engine_detach() (at close) returns only once no
  * visit to the VDEV is in progress; the VDEV is never touched after that.
  * A visit to a QP takes hdiov_vdev.lock to decide and snapshot its work,
- * marks the VDEV busy, drops the lock for the DMA, and takes it again to
+ * marks the VDEV busy, drops the lock for the DMA (vfio_dma_rw(), which
+ * may take mmap_lock under hdiov_engine.lock), and takes it again to
  * publish SQ_HEAD, CQ_TAIL and interrupts and to clear busy. A reset calls
  * hdiov_engine_quiesce() with hdiov_vdev.lock held: it marks the QPs to
  * abort and sleeps without the lock until the VDEV is not busy; meanwhile
  * the engine completes the rest of its batch with status ABORTED.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/crc32c.h>
 #include <linux/delay.h>
 #include <linux/kthread.h>
@@ -214,6 +218,207 @@ static bool hdiov_engine_idle(struct hdiov_vdev *v, unsigned int i)
 }
 
 /*
+ * One visit's batch of a QP: snapshotted under hdiov_vdev.lock, executed
+ * without it, published under it again.
+ */
+struct hdiov_batch {
+	struct hdiov_qp *qp;
+	u64 sq_base;
+	u64 cq_base;
+	u32 ring;		/* ring size, a power of two */
+	u32 head;		/* SQ index of the first descriptor */
+	u32 cq_tail;		/* CQ index of its completion */
+	u32 n;			/* descriptors fetched (in e->sqes) */
+	u32 done;		/* completions written */
+	u32 err;		/* QP error code, 0 while none */
+	u32 irqs;		/* completions that asked for an interrupt */
+	u32 bytes;		/* bytes moved by successful descriptors */
+	u32 errors;		/* completions with an error status */
+};
+
+/* Whether the engine may serve @qp now. */
+static bool hdiov_qp_runnable(struct hdiov_vdev *v, struct hdiov_qp *qp)
+{
+	lockdep_assert_held(&v->lock);
+	return v->open && !v->quiesce &&
+	       (v->dev_ctrl & HDIOV_DEV_CTRL_ENABLE) &&
+	       (qp->ctrl & HDIOV_QP_CTRL_ENABLE) &&
+	       !(qp->status & HDIOV_QP_STATUS_ERROR) && qp->ring_size &&
+	       !qp->parked;
+}
+
+/*
+ * Check and validate QP @i and its doorbells, and snapshot a batch of at most
+ * @budget descriptors into @b. Returns false when there is nothing to do;
+ * sets *@polling while the QP still wants polling.
+ */
+static bool hdiov_batch_start(struct hdiov_vdev *v, unsigned int i,
+			      unsigned int budget, bool *polling,
+			      struct hdiov_batch *b)
+{
+	struct hdiov_qp *qp = &v->qps[i];
+	u32 head, tail, used, ring;
+
+	lockdep_assert_held(&v->lock);
+	if (!hdiov_qp_runnable(v, qp))
+		return false;
+	head = qp->sq_head;
+	tail = READ_ONCE(*hdiov_db(v, i, HDIOV_DB_SQ_TAIL));
+	if (tail == head) {
+		*polling |= hdiov_engine_idle(v, i);
+		return false;
+	}
+	*polling = true;
+	qp->idle = 0;
+	ring = qp->ring_size;
+	if (tail - head > ring) {
+		hdiov_qp_error(qp, HDIOV_QP_ERR_SQ_TAIL);
+		return false;
+	}
+	used = qp->cq_tail - READ_ONCE(*hdiov_db(v, i, HDIOV_DB_CQ_HEAD));
+	if (used >= ring)
+		return false;	/* CQ full: wait for the driver */
+	*b = (struct hdiov_batch) {
+		.qp = qp,
+		.sq_base = qp->sq_base,
+		.cq_base = qp->cq_base,
+		.ring = ring,
+		.head = head,
+		.cq_tail = qp->cq_tail,
+		.n = min3(tail - head, ring - used,
+			  min_t(u32, budget, HDIOV_ENGINE_BATCH)),
+	};
+	return true;
+}
+
+/* Read the batch's descriptors into e->sqes: one DMA read, two at the wrap. */
+static void hdiov_batch_fetch(struct hdiov_engine *e, struct hdiov_vdev *v,
+			      struct hdiov_batch *b)
+{
+	u32 k, idx, chunk;
+
+	for (k = 0; k < b->n; k += chunk) {
+		idx = (b->head + k) & (b->ring - 1);
+		chunk = min(b->n - k, b->ring - idx);
+		if (hdiov_dma(v, b->sq_base + (u64)idx * HDIOV_SQE_SIZE,
+			      &e->sqes[k], (size_t)chunk * HDIOV_SQE_SIZE,
+			      false)) {
+			b->err = HDIOV_QP_ERR_SQ_FAULT;
+			return;
+		}
+	}
+}
+
+/*
+ * Write the completion of descriptor @k, with the cookie of entry k+1 in the
+ * same DMA write (struct hdiov_cqe_write). Returns false when entry k could
+ * not be completed; sets b->err on any fault.
+ */
+static bool hdiov_batch_complete(struct hdiov_engine *e, struct hdiov_vdev *v,
+				 struct hdiov_batch *b, u32 k, u8 status,
+				 u32 result)
+{
+	u32 pos = b->cq_tail + k, idx = pos & (b->ring - 1);
+	u64 at = b->cq_base + (u64)idx * HDIOV_CQE_SIZE +
+		 offsetof(struct hdiov_cqe, result);
+	size_t half = offsetof(struct hdiov_cqe_write, next_cookie);
+	struct hdiov_cqe_write cw;
+	size_t len = half;
+
+	cw.result = cpu_to_le32(result);
+	cw.status = status;
+	cw.rsvd = 0;
+	cw.flags = cpu_to_le16((pos & b->ring) ? 0 : HDIOV_CQE_PHASE);
+	if (k + 1 < b->n && idx + 1 < b->ring) {
+		cw.next_cookie = e->sqes[k + 1].cookie;
+		len = sizeof(cw);
+	}
+	if (hdiov_dma(v, at, &cw, len, true)) {
+		b->err = HDIOV_QP_ERR_CQ_FAULT;
+		/* Entry k+1 is unmapped: complete entry k alone, then stop. */
+		if (len == half || hdiov_dma(v, at, &cw, half, true))
+			return false;
+	}
+	/* At the ring's end the next cookie goes to entry 0 on its own. */
+	if (!b->err && k + 1 < b->n && idx + 1 == b->ring &&
+	    hdiov_dma(v, b->cq_base, &e->sqes[k + 1].cookie, sizeof(__le64),
+		      true))
+		b->err = HDIOV_QP_ERR_CQ_FAULT;
+	return true;
+}
+
+/* Count completed descriptor @d with @status in the batch's totals. */
+static void hdiov_batch_account(struct hdiov_batch *b,
+				const struct hdiov_sqe *d, u8 status)
+{
+	b->done++;
+	if (status == HDIOV_ST_OK && d->opcode != HDIOV_OP_NOP)
+		b->bytes += le32_to_cpu(d->len);
+	else if (status != HDIOV_ST_OK)
+		b->errors++;
+	if (d->flags & HDIOV_SQE_IRQ)
+		b->irqs++;
+}
+
+/* Execute the fetched descriptors in order, completing each as it finishes. */
+static void hdiov_batch_run(struct hdiov_engine *e, struct hdiov_vdev *v,
+			    struct hdiov_batch *b)
+{
+	u32 k, result;
+	u8 status;
+
+	/* The first completion's cookie; each later one rides with its predecessor. */
+	if (!b->err &&
+	    hdiov_dma(v, b->cq_base + (u64)(b->cq_tail & (b->ring - 1)) *
+		      HDIOV_CQE_SIZE, &e->sqes[0].cookie, sizeof(__le64), true))
+		b->err = HDIOV_QP_ERR_CQ_FAULT;
+	for (k = 0; !b->err && k < b->n; k++) {
+		if (READ_ONCE(b->qp->abort)) {
+			status = HDIOV_ST_ABORTED;
+			result = 0;
+		} else {
+			status = hdiov_exec(e, v, &e->sqes[k], &result);
+		}
+		if (!hdiov_batch_complete(e, v, b, k, status, result))
+			break;
+		hdiov_batch_account(b, &e->sqes[k], status);
+	}
+}
+
+/* Add the batch to the VDEV's statistics. */
+static void hdiov_batch_stats(struct hdiov_vdev *v,
+			      const struct hdiov_batch *b)
+{
+	atomic64_add(b->err == HDIOV_QP_ERR_SQ_FAULT ? 0 : b->n,
+		     &v->stats.submitted);
+	atomic64_add(b->done, &v->stats.completed);
+	atomic64_add(b->bytes, &v->stats.bytes);
+	atomic64_add(b->errors, &v->stats.errors);
+}
+
+/* Publish SQ_HEAD, CQ_TAIL and any QP error; signal the batch's interrupts. */
+static void hdiov_batch_publish(struct hdiov_vdev *v,
+				const struct hdiov_batch *b)
+{
+	struct hdiov_qp *qp = b->qp;
+	unsigned int coalesce;
+
+	lockdep_assert_held(&v->lock);
+	qp->sq_head = b->head + b->done;
+	qp->cq_tail = b->cq_tail + b->done;
+	if (b->err)
+		hdiov_qp_error(qp, b->err);
+	if (b->irqs && (qp->ctrl & HDIOV_QP_CTRL_IRQ_ENABLE)) {
+		coalesce = max(qp->irq_coalesce, 1U);
+		qp->irq_pending += b->irqs;
+		while (qp->irq_pending >= coalesce) {
+			qp->irq_pending -= coalesce;
+			hdiov_engine_signal(v, qp);
+		}
+	}
+}
+
+/*
  * Serve QP @i of @v for at most @budget descriptors. Returns the number
  * processed; sets *@polling while the QP still wants polling.
  */
@@ -221,129 +426,26 @@ static unsigned int hdiov_engine_qp(struct hdiov_engine *e,
 				    struct hdiov_vdev *v, unsigned int i,
 				    unsigned int budget, bool *polling)
 {
-	struct hdiov_qp *qp = &v->qps[i];
-	u32 head, tail, used, n, k, ring, cq_tail, chunk, idx, result;
-	unsigned int irqs = 0, done = 0, coalesce;
-	u32 err = 0, bytes = 0, errors = 0;
-	struct hdiov_cqe_write cw;
-	u64 sq_base, cq_base;
-	u8 status;
+	struct hdiov_batch b;
 
 	mutex_lock(&v->lock);
-	if (!v->open || v->quiesce || !(v->dev_ctrl & HDIOV_DEV_CTRL_ENABLE) ||
-	    !(qp->ctrl & HDIOV_QP_CTRL_ENABLE) ||
-	    (qp->status & HDIOV_QP_STATUS_ERROR) || !qp->ring_size ||
-	    qp->parked)
-		goto out_unlock;
-	head = qp->sq_head;
-	tail = READ_ONCE(*hdiov_db(v, i, HDIOV_DB_SQ_TAIL));
-	if (tail == head) {
-		*polling |= hdiov_engine_idle(v, i);
-		goto out_unlock;
+	if (!hdiov_batch_start(v, i, budget, polling, &b)) {
+		mutex_unlock(&v->lock);
+		return 0;
 	}
-	*polling = true;
-	qp->idle = 0;
-	ring = qp->ring_size;
-	if (tail - head > ring) {
-		hdiov_qp_error(qp, HDIOV_QP_ERR_SQ_TAIL);
-		goto out_unlock;
-	}
-	used = qp->cq_tail - READ_ONCE(*hdiov_db(v, i, HDIOV_DB_CQ_HEAD));
-	if (used >= ring)
-		goto out_unlock;	/* CQ full: wait for the driver */
-	n = min3(tail - head, ring - used,
-		 min_t(u32, budget, HDIOV_ENGINE_BATCH));
-	sq_base = qp->sq_base;
-	cq_base = qp->cq_base;
-	cq_tail = qp->cq_tail;
 	v->busy = true;
 	mutex_unlock(&v->lock);
 
-	for (k = 0; k < n; k += chunk) {
-		idx = (head + k) & (ring - 1);
-		chunk = min(n - k, ring - idx);
-		if (hdiov_dma(v, sq_base + (u64)idx * HDIOV_SQE_SIZE,
-			      &e->sqes[k], (size_t)chunk * HDIOV_SQE_SIZE,
-			      false)) {
-			err = HDIOV_QP_ERR_SQ_FAULT;
-			break;
-		}
-	}
-	/* The first completion's cookie; each later one rides with its predecessor. */
-	if (!err && hdiov_dma(v, cq_base + (u64)(cq_tail & (ring - 1)) *
-			      HDIOV_CQE_SIZE, &e->sqes[0].cookie,
-			      sizeof(__le64), true))
-		err = HDIOV_QP_ERR_CQ_FAULT;
-	for (k = 0; !err && k < n; k++) {
-		const struct hdiov_sqe *d = &e->sqes[k];
-		u32 pos = cq_tail + k;
-		size_t half = offsetof(struct hdiov_cqe_write, next_cookie);
-		size_t len = half;
-		u64 at;
-
-		if (READ_ONCE(qp->abort)) {
-			status = HDIOV_ST_ABORTED;
-			result = 0;
-		} else {
-			status = hdiov_exec(e, v, d, &result);
-		}
-		idx = pos & (ring - 1);
-		at = cq_base + (u64)idx * HDIOV_CQE_SIZE +
-		     offsetof(struct hdiov_cqe, result);
-		cw.result = cpu_to_le32(result);
-		cw.status = status;
-		cw.rsvd = 0;
-		cw.flags = cpu_to_le16((pos & ring) ? 0 : HDIOV_CQE_PHASE);
-		if (k + 1 < n && idx + 1 < ring) {
-			cw.next_cookie = e->sqes[k + 1].cookie;
-			len = sizeof(cw);
-		}
-		if (hdiov_dma(v, at, &cw, len, true)) {
-			err = HDIOV_QP_ERR_CQ_FAULT;
-			/* Entry k+1 is unmapped: complete entry k alone, then stop. */
-			if (len == half || hdiov_dma(v, at, &cw, half, true))
-				break;
-		}
-		done++;
-		if (status == HDIOV_ST_OK && d->opcode != HDIOV_OP_NOP)
-			bytes += le32_to_cpu(d->len);
-		else if (status != HDIOV_ST_OK)
-			errors++;
-		if (d->flags & HDIOV_SQE_IRQ)
-			irqs++;
-		/* At the ring's end the next cookie goes to entry 0 on its own. */
-		if (!err && k + 1 < n && idx + 1 == ring &&
-		    hdiov_dma(v, cq_base, &e->sqes[k + 1].cookie, sizeof(__le64),
-			      true))
-			err = HDIOV_QP_ERR_CQ_FAULT;
-	}
-	atomic64_add(err == HDIOV_QP_ERR_SQ_FAULT ? 0 : n,
-		     &v->stats.submitted);
-	atomic64_add(done, &v->stats.completed);
-	atomic64_add(bytes, &v->stats.bytes);
-	atomic64_add(errors, &v->stats.errors);
+	hdiov_batch_fetch(e, v, &b);
+	hdiov_batch_run(e, v, &b);
+	hdiov_batch_stats(v, &b);
 
 	mutex_lock(&v->lock);
-	qp->sq_head = head + done;
-	qp->cq_tail = cq_tail + done;
-	if (err)
-		hdiov_qp_error(qp, err);
-	if (irqs && (qp->ctrl & HDIOV_QP_CTRL_IRQ_ENABLE)) {
-		coalesce = max(qp->irq_coalesce, 1U);
-		qp->irq_pending += irqs;
-		while (qp->irq_pending >= coalesce) {
-			qp->irq_pending -= coalesce;
-			hdiov_engine_signal(v, qp);
-		}
-	}
+	hdiov_batch_publish(v, &b);
 	v->busy = false;
 	wake_up_all(&v->idle_wq);
 	mutex_unlock(&v->lock);
-	return max(done, 1U);
-
-out_unlock:
-	mutex_unlock(&v->lock);
-	return 0;
+	return max(b.done, 1U);
 }
 
 /* One visit to @v: its QPs, round robin, within its weighted budget. */
@@ -405,6 +507,7 @@ void hdiov_engine_kick(struct hdiov_vdev *v, unsigned int i)
 {
 	struct hdiov_qp *qp = &v->qps[i];
 
+	lockdep_assert_held(&v->lock);
 	qp->parked = false;
 	qp->idle = 0;
 	WRITE_ONCE(*hdiov_db(v, i, HDIOV_DB_ENGINE_FLAGS), 0);
@@ -421,6 +524,7 @@ void hdiov_engine_quiesce(struct hdiov_vdev *v, int qp)
 {
 	unsigned int i;
 
+	lockdep_assert_held(&v->lock);
 	for (i = 0; i < v->nr_qps; i++) {
 		if (qp < 0 || i == qp)
 			WRITE_ONCE(v->qps[i].abort, true);

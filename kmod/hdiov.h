@@ -8,11 +8,20 @@
  *
  * Locking, in the only order it is ever taken:
  *   hdiov_engine.lock  ->  hdiov_vdev.lock  ->  hdiov_parent.lock
+ *                                           ->  mmap_lock
  * hdiov_engine.lock (engine.c) protects an engine thread's VDEV list.
  * hdiov_vdev.lock protects the VDEV's register file, queue pairs, doorbell
  * area, interrupt triggers and open state. hdiov_parent.lock protects the
  * parent's queue-pair pool, PASID space and VDEV count. Neither is held while
  * calling back into the VFIO or mdev core.
+ *
+ * mmap_lock (the user's mm) comes last: region reads and writes (hdiov_rw())
+ * and VFIO_DEVICE_SET_IRQS hold hdiov_vdev.lock across copy_{from,to}_user()
+ * and memdup_user(), and the engine holds hdiov_engine.lock (not
+ * hdiov_vdev.lock) across vfio_dma_rw(); all may fault and take mmap_lock.
+ * So no lock of ours is taken under mmap_lock: hdiov_vdev_mmap(), called
+ * with it held, takes none. hdiov_parent.lock and mmap_lock are never held
+ * together.
  */
 #ifndef HDIOV_H
 #define HDIOV_H

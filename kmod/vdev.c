@@ -424,6 +424,7 @@ static int hdiov_vdev_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 	unsigned int index = HDIOV_OFFSET_TO_INDEX(off);
 	u64 size = (u64)v->nr_qps * HDIOV_DB_PAGE;
 
+	mmap_assert_locked(vma->vm_mm);
 	off &= HDIOV_OFFSET_MASK;
 	if (index != VFIO_PCI_BAR2_REGION_INDEX)
 		return -EINVAL;
@@ -661,6 +662,7 @@ static int hdiov_set_irqs_locked(struct hdiov_vdev *v, struct vfio_irq_set *hdr,
 	struct eventfd_ctx *ctx;
 	unsigned int i;
 
+	lockdep_assert_held(&v->lock);
 	if (action == VFIO_IRQ_SET_ACTION_MASK ||
 	    action == VFIO_IRQ_SET_ACTION_UNMASK) {
 		if (hdr->index != VFIO_PCI_INTX_IRQ_INDEX ||

@@ -82,6 +82,11 @@ for k in 6.1 6.12; do
   [ "$st" -eq 0 ] || cat "$log/build-$k.log"
   result "module builds for $k with W=1 and sparse, no findings" "$st"
 done
+ko61=$("$hdiov" build --kernel 6.1 --quiet 2>/dev/null)
+"$top/.build/debug/hdiov-ktest" --module "$ko61" --spec "$top/specs/e810.yaml" >"$log/ktest-spec.log" 2>&1
+st=$?
+[ "$st" -eq 65 ] && grep -q 'was not generated from' "$log/ktest-spec.log"
+result "hdiov-ktest refuses a module generated from another spec (modinfo hdiov_spec_hash)" $?
 "$hdiov" build --kernel 6.1 --checkpatch --quiet >"$log/checkpatch.log" 2>&1
 result "checkpatch.pl --strict clean" $?
 for s in specs/*.yaml; do

@@ -30,3 +30,14 @@ extension KernelModules {
         return (name, hash)
     }
 }
+
+extension KernelModules {
+    /// The file libkmod knows for a module by name (from modules.dep: an installed module,
+    /// e.g. by DKMS); nil for one inserted from elsewhere.
+    public func path(ofLoaded name: String) -> String? {
+        var mod: OpaquePointer?
+        guard kmod_module_new_from_name(ctx, name, &mod) == 0, let mod else { return nil }
+        defer { kmod_module_unref(mod) }
+        return kmod_module_get_path(mod).map { String(cString: $0) }
+    }
+}

@@ -148,6 +148,38 @@ struct ModuleStatus: Encodable {
     var parameters: [String: String]
     var parents: [ParentStatus]
     var devices: Int
+    /// The spec the loaded module came from, when its file is known (omitted otherwise).
+    struct Spec: Encodable {
+        var name: String
+        var hash: String
+        var file: String
+    }
+    var spec: Spec?
+}
+
+/// The spec the loaded module was generated from (its modinfo `hdiov_spec`, `hdiov_spec_hash`),
+/// read from a module file that is the loaded one: same `srcversion` as /sys/module shows.
+/// The file is `--module`, else the loaded module's path as libkmod knows it (installed in
+/// /lib/modules, e.g. by DKMS), else the newest one `hdiov build` wrote.
+extension StatusCommand {
+    func specOfLoadedModule(_ manager: DeviceManager) -> ModuleStatus.Spec? {
+        let env = manager.environment
+        guard let loaded = try? RealSysfs().read(env.moduleAttribute(manager.module, "srcversion")),
+              let kmod = try? KernelModules() else { return nil }
+        var candidates: [String] = []
+        if let module { candidates.append(module) }
+        if let path = kmod.path(ofLoaded: manager.module) { candidates.append(path) }
+        if let built = try? defaultModulePath(name: manager.module, release: KernelModules.runningRelease()) {
+            candidates.append(built)
+        }
+        for file in candidates {
+            guard let info = kmod.modinfo(ofFile: file),
+                  info.first(where: { $0.key == "srcversion" })?.value == loaded,
+                  let record = kmod.specRecord(ofFile: file) else { continue }
+            return .init(name: record.name, hash: record.hash, file: file)
+        }
+        return nil
+    }
 }
 
 struct StatusCommand: ParsableCommand {
@@ -158,10 +190,14 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print JSON (docs/cli-json.md).")
     var json = false
 
+    @Option(help: ArgumentHelp("The module file to describe: its spec is shown when it is the loaded module (same srcversion); default: the newest one `hdiov build` wrote.", valueName: "ko"))
+    var module: String?
+
     @OptionGroup var target: DeviceManagerOptions
 
     func run() throws {
         let manager = try target.manager()
+        let spec = specOfLoadedModule(manager)
         let env = manager.environment
         let loaded = manager.loadedModule()
         let (name, state, refcount, parameters) = (loaded.name, loaded.state, loaded.refcount, loaded.parameters)
@@ -171,7 +207,7 @@ struct StatusCommand: ParsableCommand {
             module: name, state: state, refcount: refcount, holders: loaded.holders,
             parameters: parameters,
             parents: parents.map { .init(name: $0.name, qp_total: $0.qpTotal, qp_free: $0.qpFree, vdev_count: $0.vdevCount, vdev_max: $0.vdevMax) },
-            devices: devices)
+            devices: devices, spec: spec)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -184,6 +220,7 @@ struct StatusCommand: ParsableCommand {
             print("  \(env.module(name)) does not exist; `hdiov load` loads it")
             return
         }
+        if let spec { print("spec: \(spec.name) (hash \(spec.hash)), from \(spec.file)") }
         print("parameters: " + (parameters.isEmpty ? "none" : parameters.keys.sorted().map { "\($0)=\(parameters[$0]!)" }.joined(separator: " ")))
         if parents.isEmpty {
             print("parents: none registered")
