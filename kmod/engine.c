@@ -181,23 +181,6 @@ static void hdiov_qp_error(struct hdiov_qp *qp, u32 code)
 	qp->status |= HDIOV_QP_STATUS_ERROR | (code << HDIOV_QP_STATUS_CODE_SHIFT);
 }
 
-/* Signal QP completions: its MSI-X vector, else INTx (automasked). */
-static void hdiov_engine_signal(struct hdiov_vdev *v, struct hdiov_qp *qp)
-{
-	struct eventfd_ctx *t = NULL;
-
-	if (qp->msix_vector < hdiov_nr_vectors(v))
-		t = v->msix_trigger[qp->msix_vector];
-	if (!t && v->intx_trigger && !v->intx_masked) {
-		t = v->intx_trigger;
-		v->intx_masked = true;
-	}
-	if (!t)
-		return;
-	hdiov_eventfd_signal(t);
-	atomic64_inc(&v->stats.irqs);
-}
-
 /* An empty poll of QP @i; parks it after HDIOV_IDLE_POLLS of them. */
 static bool hdiov_engine_idle(struct hdiov_vdev *v, unsigned int i)
 {
@@ -413,7 +396,7 @@ static void hdiov_batch_publish(struct hdiov_vdev *v,
 		qp->irq_pending += b->irqs;
 		while (qp->irq_pending >= coalesce) {
 			qp->irq_pending -= coalesce;
-			hdiov_engine_signal(v, qp);
+			hdiov_irq_signal(v, qp->msix_vector);
 		}
 	}
 }
@@ -536,6 +519,25 @@ void hdiov_engine_quiesce(struct hdiov_vdev *v, int qp)
 		mutex_lock(&v->lock);
 	}
 	v->quiesce--;
+}
+
+/*
+ * Stop DMA for QP @qp (every QP when negative) of @v, as a disable requires
+ * (QP_CTRL.ENABLE or DEV_CTRL.ENABLE cleared, Bus Master cleared): descriptors
+ * in flight complete with ABORTED before this returns, and nothing runs for
+ * the QP afterwards while it stays disabled. vdev.lock held (dropped while
+ * waiting, as in hdiov_engine_quiesce()).
+ */
+void hdiov_engine_stop(struct hdiov_vdev *v, int qp)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&v->lock);
+	hdiov_engine_quiesce(v, qp);
+	for (i = 0; i < v->nr_qps; i++) {
+		if (qp < 0 || i == qp)
+			WRITE_ONCE(v->qps[i].abort, false);
+	}
 }
 
 /* An opened VDEV joins an engine thread. Without vdev.lock. */

@@ -177,6 +177,7 @@ ssize_t hdiov_show_description(struct mdev_type *mtype, char *buf);
 
 /* vdev.c */
 extern struct mdev_driver hdiov_mdev_driver;
+void hdiov_irq_signal(struct hdiov_vdev *v, unsigned int vector);
 
 /* cfg.c */
 void hdiov_cfg_init(struct hdiov_vdev *v);
@@ -202,5 +203,6 @@ void hdiov_engine_attach(struct hdiov_vdev *v);
 void hdiov_engine_detach(struct hdiov_vdev *v);
 void hdiov_engine_kick(struct hdiov_vdev *v, unsigned int i);
 void hdiov_engine_quiesce(struct hdiov_vdev *v, int qp);
+void hdiov_engine_stop(struct hdiov_vdev *v, int qp);
 
 #endif /* HDIOV_H */

@@ -236,6 +236,27 @@ out_unlock:
 
 /* Interrupts. Triggers are eventfds set through VFIO_DEVICE_SET_IRQS. */
 
+/*
+ * Signal interrupt @vector of @v (a QP's completions): its MSI-X trigger,
+ * else INTx (automasked). vdev.lock held.
+ */
+void hdiov_irq_signal(struct hdiov_vdev *v, unsigned int vector)
+{
+	struct eventfd_ctx *t = NULL;
+
+	lockdep_assert_held(&v->lock);
+	if (vector < hdiov_nr_vectors(v))
+		t = v->msix_trigger[vector];
+	if (!t && v->intx_trigger && !v->intx_masked) {
+		t = v->intx_trigger;
+		v->intx_masked = true;
+	}
+	if (!t)
+		return;
+	hdiov_eventfd_signal(t);
+	atomic64_inc(&v->stats.irqs);
+}
+
 static void hdiov_put_trigger(struct eventfd_ctx **slot)
 {
 	if (*slot) {
