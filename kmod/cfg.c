@@ -113,6 +113,14 @@ void hdiov_cfg_update_qps(struct hdiov_vdev *v)
 	hdiov_cfg_mask_bars(v);
 }
 
+/* The MSI-X function mask (Message Control bit 14). vdev.lock held. */
+bool hdiov_cfg_msix_masked(struct hdiov_vdev *v)
+{
+	lockdep_assert_held(&v->lock);
+	return v->cfg[HDIOV_CAP_MSIX + PCI_MSIX_FLAGS + 1] &
+	       (PCI_MSIX_FLAGS_MASKALL >> 8);
+}
+
 void hdiov_cfg_read(struct hdiov_vdev *v, unsigned int off, u8 *buf,
 		    unsigned int len)
 {
@@ -120,9 +128,17 @@ void hdiov_cfg_read(struct hdiov_vdev *v, unsigned int off, u8 *buf,
 	memcpy(buf, &v->cfg[off], len);
 }
 
+/*
+ * Clearing Bus Master stops the engine's DMA for the whole VDEV before the
+ * write returns (contract section 8); hdiov_engine_stop() drops and retakes
+ * the lock while it waits. Clearing the MSI-X function mask delivers the
+ * vectors held back meanwhile (their PBA bits).
+ */
 void hdiov_cfg_write(struct hdiov_vdev *v, unsigned int off, const u8 *buf,
 		     unsigned int len)
 {
+	bool master = v->cfg[PCI_COMMAND] & PCI_COMMAND_MASTER;
+	bool masked = hdiov_cfg_msix_masked(v);
 	unsigned int i;
 	u8 m;
 
@@ -133,4 +149,17 @@ void hdiov_cfg_write(struct hdiov_vdev *v, unsigned int off, const u8 *buf,
 	}
 	/* Status bits are RW1C; this device never sets any of them. */
 	hdiov_cfg_mask_bars(v);
+	if (master && !(v->cfg[PCI_COMMAND] & PCI_COMMAND_MASTER)) {
+		/* Stopped until Bus Master is set again (never set: DMA allowed). */
+		v->dma_stopped = true;
+		hdiov_engine_stop(v, -1);
+	} else if (!master && (v->cfg[PCI_COMMAND] & PCI_COMMAND_MASTER) &&
+		   v->dma_stopped) {
+		v->dma_stopped = false;
+		for (i = 0; i < v->nr_qps; i++)
+			hdiov_engine_kick(v, i);
+	}
+	/* Re-read: hdiov_engine_stop() let others in. */
+	if (masked && !hdiov_cfg_msix_masked(v))
+		hdiov_irq_deliver_pending(v);
 }

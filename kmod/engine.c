@@ -1,34 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * HD-IOV engine: the data path (contract sections 6 and 7).
+ * HD-IOV engine: the data path (contract sections 6, 7 and 8).
  *
  * engine_threads kthreads each serve a set of open VDEVs. A thread polls the
  * doorbell pages of the enabled QPs of its enabled VDEVs, fetches
- * descriptors from the SQ, executes them with vfio_dma_rw() in the VDEV's
- * own IOVA space and writes completions to the CQ. VDEVs get a budget of
- * descriptors per round in proportion to their weight (weighted round
- * robin). A QP that stays empty for HDIOV_IDLE_POLLS polls gets NEED_KICK
- * and is not polled again until KICK or a trapped SQ_TAIL write; a thread
- * with nothing to poll sleeps on its waitqueue.
+ * descriptors from the SQ, executes them and writes completions to the CQ.
+ * VDEVs get a budget of descriptors per round in proportion to their weight
+ * (weighted round robin). A QP that stays empty for HDIOV_IDLE_POLLS polls
+ * gets NEED_KICK and is not polled again until KICK or a trapped SQ_TAIL
+ * write; a QP whose CQ is full is not polled until CQ_HEAD moves (checked
+ * every HDIOV_CQ_FULL_SWEEP_MS); a thread with nothing to poll sleeps.
+ *
+ * Isolation (pin.c): a thread touches guest memory only through pinned,
+ * kernel-mapped pages (the rings, and the data pages in the VDEV's pin
+ * cache), so nothing a tenant does with its memory can make it sleep; a
+ * descriptor whose pages are not pinned stops its QP until the VDEV's own
+ * worker has pinned them. The thread never waits for a VDEV's lock
+ * (mutex_trylock; a contended VDEV is skipped for the round).
  *
  * Locking, in the only order it is ever taken (see hdiov.h):
  *   hdiov_engine.lock  ->  hdiov_vdev.lock  ->  hdiov_parent.lock
- *                                           ->  mmap_lock
  * hdiov_engine.lock protects the thread's VDEV list. The thread holds it for
  * a whole round, so hdiov_engine_detach() (at close) returns only once no
  * visit to the VDEV is in progress; the VDEV is never touched after that.
  * A visit to a QP takes hdiov_vdev.lock to decide and snapshot its work,
- * marks the VDEV busy, drops the lock for the DMA (vfio_dma_rw(), which
- * may take mmap_lock under hdiov_engine.lock), and takes it again to
- * publish SQ_HEAD, CQ_TAIL and interrupts and to clear busy. A reset calls
- * hdiov_engine_quiesce() with hdiov_vdev.lock held: it marks the QPs to
- * abort and sleeps without the lock until the VDEV is not busy; meanwhile
- * the engine completes the rest of its batch with status ABORTED.
+ * marks the VDEV busy, drops the lock to execute, and takes it again to
+ * publish SQ_HEAD, CQ_TAIL and interrupts and to clear busy. A reset or a
+ * disable calls hdiov_engine_quiesce()/hdiov_engine_stop() with
+ * hdiov_vdev.lock held: they mark the QPs to abort and sleep without the
+ * lock until the VDEV is not busy; meanwhile the engine completes the rest
+ * of its batch with status ABORTED. Pages are unpinned only while the VDEV
+ * is held off the engine (hdiov_engine_hold()).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/crc32c.h>
 #include <linux/delay.h>
+#include <linux/highmem.h>
+#include <linux/ktime.h>
 #include <linux/kthread.h>
 #include <linux/list.h>
 #include <linux/module.h>
@@ -40,6 +49,9 @@
 #define HDIOV_ENGINE_BATCH	32
 #define HDIOV_ENGINE_MAX_THREADS	64
 #define HDIOV_WEIGHT_BUDGET	4	/* descriptors per round per weight unit */
+#define HDIOV_XFER_PAGES	(HDIOV_MAX_XFER / PAGE_SIZE + 1)
+#define HDIOV_SPIN_NS		(200 * NSEC_PER_USEC)	/* polling spin after work */
+#define HDIOV_CQ_FULL_SWEEP_MS	10	/* full CQs: how often CQ_HEAD is checked */
 
 static unsigned int engine_threads = HDIOV_ENGINE_THREADS;
 module_param(engine_threads, uint, 0444);
@@ -69,8 +81,11 @@ struct hdiov_engine {
 	struct list_head vdevs;
 	wait_queue_head_t wq;
 	atomic_t kicked;
-	u8 *buf;			/* HDIOV_MAX_XFER bytes */
-	u8 *scratch;			/* PAGE_SIZE bytes */
+	u8 *buf;			/* HDIOV_MAX_XFER bytes: overlapping COPY */
+	u8 *pattern;			/* PAGE_SIZE + 8 bytes: FILL */
+	struct page **src;		/* HDIOV_XFER_PAGES: a descriptor's pages */
+	struct page **dst;
+	u64 last_work;			/* ktime of the last round with work */
 	struct hdiov_sqe sqes[HDIOV_ENGINE_BATCH];
 };
 
@@ -83,33 +98,6 @@ static u32 *hdiov_db(struct hdiov_vdev *v, unsigned int i, unsigned int reg)
 	return v->doorbells + (size_t)i * HDIOV_DB_PAGE + reg;
 }
 
-static int hdiov_dma(struct hdiov_vdev *v, u64 iova, void *buf, size_t len,
-		     bool write)
-{
-	if (iova + len < iova)
-		return -EFAULT;
-	return vfio_dma_rw(&v->vdev, iova, buf, len, write);
-}
-
-/* Check that @len bytes at @iova are mapped, writing nothing: read a byte per page. */
-static int hdiov_probe(struct hdiov_vdev *v, u64 iova, u32 len)
-{
-	u64 end = iova + len - 1, a = iova;
-	u8 b;
-	int ret;
-
-	if (end < iova)
-		return -EFAULT;
-	for (;;) {
-		ret = vfio_dma_rw(&v->vdev, a, &b, 1, false);
-		if (ret)
-			return ret;
-		if ((a | (PAGE_SIZE - 1)) >= end)
-			return 0;
-		a = (a | (PAGE_SIZE - 1)) + 1;
-	}
-}
-
 /* The CAPS bit an opcode needs (NOP needs none). */
 static const u32 hdiov_op_caps[HDIOV_NR_OPS] = {
 	[HDIOV_OP_NOP] = 0,
@@ -119,13 +107,159 @@ static const u32 hdiov_op_caps[HDIOV_NR_OPS] = {
 	[HDIOV_OP_COMPARE] = HDIOV_CAPS_COMPARE,
 };
 
-/* Execute one descriptor; returns its completion status. */
-static u8 hdiov_exec(struct hdiov_engine *e, struct hdiov_vdev *v,
-		     const struct hdiov_sqe *d, u32 *result)
+/*
+ * A walk over the pages of one buffer of a descriptor: @pages[0] holds the
+ * byte at @iova. hdiov_span() maps the page of byte @off of the buffer and
+ * says how many bytes of it follow there.
+ */
+struct hdiov_buf {
+	struct page **pages;
+	u64 iova;
+};
+
+static void *hdiov_span(const struct hdiov_buf *b, u32 off, u32 *avail)
 {
-	u32 len = le32_to_cpu(d->len), i, n, off;
+	u64 at = (b->iova & ~PAGE_MASK) + off;
+
+	*avail = PAGE_SIZE - (at & ~PAGE_MASK);
+	return kmap_local_page(b->pages[at >> PAGE_SHIFT]) + (at & ~PAGE_MASK);
+}
+
+static bool hdiov_overlap(u64 a, u64 b, u32 len)
+{
+	return a < b + len && b < a + len;
+}
+
+static void hdiov_copy(struct hdiov_engine *e, const struct hdiov_buf *dst,
+		       const struct hdiov_buf *src, u32 len)
+{
+	u32 off, n, ds, ss;
+	void *d, *s;
+
+	if (hdiov_overlap(dst->iova, src->iova, len)) {
+		/* memmove semantics: everything is read before anything is written. */
+		for (off = 0; off < len; off += n) {
+			s = hdiov_span(src, off, &ss);
+			n = min(len - off, ss);
+			memcpy(e->buf + off, s, n);
+			kunmap_local(s);
+		}
+		for (off = 0; off < len; off += n) {
+			d = hdiov_span(dst, off, &ds);
+			n = min(len - off, ds);
+			memcpy(d, e->buf + off, n);
+			kunmap_local(d);
+		}
+		return;
+	}
+	for (off = 0; off < len; off += n) {
+		d = hdiov_span(dst, off, &ds);
+		s = hdiov_span(src, off, &ss);
+		n = min3(len - off, ds, ss);
+		memcpy(d, s, n);
+		kunmap_local(s);
+		kunmap_local(d);
+	}
+}
+
+static void hdiov_fill(struct hdiov_engine *e, const struct hdiov_buf *dst,
+		       u64 pattern, u32 len)
+{
+	u32 off, n, ds, i;
+	void *d;
+
+	for (i = 0; i < PAGE_SIZE + 8; i++)
+		e->pattern[i] = pattern >> (8 * (i & 7));
+	for (off = 0; off < len; off += n) {
+		d = hdiov_span(dst, off, &ds);
+		n = min(len - off, ds);
+		memcpy(d, e->pattern + (off & 7), n);
+		kunmap_local(d);
+	}
+}
+
+static u32 hdiov_crc(const struct hdiov_buf *src, u32 seed, u32 len)
+{
+	u32 crc = ~seed, off, n, ss;
+	void *s;
+
+	for (off = 0; off < len; off += n) {
+		s = hdiov_span(src, off, &ss);
+		n = min(len - off, ss);
+		crc = crc32c(crc, s, n);
+		kunmap_local(s);
+	}
+	return ~crc;
+}
+
+/* 0 when equal, else 1 + the offset of the first difference. */
+static u32 hdiov_compare(const struct hdiov_buf *a, const struct hdiov_buf *b,
+			 u32 len)
+{
+	u32 off, n, as, bs, i, result = 0;
+	u8 *x, *y;
+
+	for (off = 0; off < len && !result; off += n) {
+		x = hdiov_span(a, off, &as);
+		y = hdiov_span(b, off, &bs);
+		n = min3(len - off, as, bs);
+		if (memcmp(x, y, n)) {
+			for (i = 0; x[i] == y[i]; i++)
+				;
+			result = off + i + 1;
+		}
+		kunmap_local(y);
+		kunmap_local(x);
+	}
+	return result;
+}
+
+/* Engine-internal status: the descriptor's pages are not all pinned yet. */
+#define HDIOV_ST_NEED_PIN	0xff
+
+/*
+ * Look up the pinned pages of the descriptor's buffers. Returns
+ * HDIOV_ST_OK when all are there, HDIOV_ST_DMA_FAULT for a range that wraps
+ * the IOVA space, else HDIOV_ST_NEED_PIN with @req naming the ranges.
+ */
+static u8 hdiov_exec_pages(struct hdiov_engine *e, struct hdiov_vdev *v,
+			   u64 src, u64 dst, u32 len, bool has_src,
+			   bool has_dst, bool dst_write,
+			   struct hdiov_pin_req *req)
+{
+	bool ok = true;
+
+	if ((has_src && src + len - 1 < src) || (has_dst && dst + len - 1 < dst))
+		return HDIOV_ST_DMA_FAULT;
+	memset(req, 0, sizeof(*req));
+	if (has_src) {
+		req->iova[req->nr] = src;
+		req->len[req->nr++] = len;
+		ok = hdiov_pins_get(v, src, len, false, e->src);
+	}
+	if (has_dst) {
+		req->iova[req->nr] = dst;
+		req->write[req->nr] = dst_write;
+		req->len[req->nr++] = len;
+		ok = hdiov_pins_get(v, dst, len, dst_write, e->dst) && ok;
+	}
+	return ok ? HDIOV_ST_OK : HDIOV_ST_NEED_PIN;
+}
+
+/*
+ * Execute one descriptor; returns its completion status, or
+ * HDIOV_ST_NEED_PIN (nothing done) with @req naming the pages to pin.
+ * Every page is pinned before any byte is written: a fault writes nothing.
+ */
+static u8 hdiov_exec(struct hdiov_engine *e, struct hdiov_vdev *v,
+		     const struct hdiov_sqe *d, u32 *result,
+		     struct hdiov_pin_req *req)
+{
+	u32 len = le32_to_cpu(d->len);
 	u64 src = le64_to_cpu(d->src), dst = le64_to_cpu(d->dst);
 	u64 pattern = le64_to_cpu(d->pattern);
+	struct hdiov_buf s = { e->src, src }, t = { e->dst, dst };
+	u8 st;
 
 	*result = 0;
 	if (d->opcode >= HDIOV_NR_OPS ||
@@ -136,44 +270,29 @@ static u8 hdiov_exec(struct hdiov_engine *e, struct hdiov_vdev *v,
 
 	switch (d->opcode) {
 	case HDIOV_OP_COPY:
-		if (hdiov_dma(v, src, e->buf, len, false) ||
-		    hdiov_probe(v, dst, len) ||
-		    hdiov_dma(v, dst, e->buf, len, true))
-			return HDIOV_ST_DMA_FAULT;
-		break;
+		st = hdiov_exec_pages(e, v, src, dst, len, true, true, true, req);
+		if (st == HDIOV_ST_OK)
+			hdiov_copy(e, &t, &s, len);
+		return st;
 	case HDIOV_OP_FILL:
-		if (hdiov_probe(v, dst, len))
-			return HDIOV_ST_DMA_FAULT;
-		for (i = 0; i < len; i++)
-			e->buf[i] = pattern >> (8 * (i & 7));
-		if (hdiov_dma(v, dst, e->buf, len, true))
-			return HDIOV_ST_DMA_FAULT;
-		break;
+		st = hdiov_exec_pages(e, v, 0, dst, len, false, true, true, req);
+		if (st == HDIOV_ST_OK)
+			hdiov_fill(e, &t, pattern, len);
+		return st;
 	case HDIOV_OP_CRC32C:
-		if (hdiov_dma(v, src, e->buf, len, false))
-			return HDIOV_ST_DMA_FAULT;
 		/* Chained form: the seed is a previous result (0 to start). */
-		*result = ~crc32c(~lower_32_bits(pattern), e->buf, len);
-		break;
+		st = hdiov_exec_pages(e, v, src, 0, len, true, false, false, req);
+		if (st == HDIOV_ST_OK)
+			*result = hdiov_crc(&s, lower_32_bits(pattern), len);
+		return st;
 	case HDIOV_OP_COMPARE:
-		if (hdiov_dma(v, src, e->buf, len, false))
-			return HDIOV_ST_DMA_FAULT;
-		for (off = 0; off < len; off += n) {
-			n = min_t(u32, len - off, PAGE_SIZE);
-			if (hdiov_dma(v, dst + off, e->scratch, n, false))
-				return HDIOV_ST_DMA_FAULT;
-			for (i = 0; i < n; i++) {
-				if (e->buf[off + i] != e->scratch[i]) {
-					*result = off + i + 1;
-					return HDIOV_ST_OK;
-				}
-			}
-		}
-		break;
+		st = hdiov_exec_pages(e, v, src, dst, len, true, true, false, req);
+		if (st == HDIOV_ST_OK)
+			*result = hdiov_compare(&s, &t, len);
+		return st;
 	default:	/* NOP */
-		break;
+		return HDIOV_ST_OK;
 	}
-	return HDIOV_ST_OK;
 }
 
 static void hdiov_qp_error(struct hdiov_qp *qp, u32 code)
@@ -202,48 +321,73 @@ static bool hdiov_engine_idle(struct hdiov_vdev *v, unsigned int i)
 
 /*
  * One visit's batch of a QP: snapshotted under hdiov_vdev.lock, executed
- * without it, published under it again.
+ * without it (the VDEV marked busy), published under it again.
  */
 struct hdiov_batch {
 	struct hdiov_qp *qp;
-	u64 sq_base;
-	u64 cq_base;
+	unsigned int i;		/* the QP's index */
+	u8 *sq;			/* the rings, mapped */
+	struct hdiov_cqe *cq;
 	u32 ring;		/* ring size, a power of two */
 	u32 head;		/* SQ index of the first descriptor */
 	u32 cq_tail;		/* CQ index of its completion */
 	u32 n;			/* descriptors fetched (in e->sqes) */
 	u32 done;		/* completions written */
-	u32 err;		/* QP error code, 0 while none */
 	u32 irqs;		/* completions that asked for an interrupt */
 	u32 bytes;		/* bytes moved by successful descriptors */
 	u32 errors;		/* completions with an error status */
+	bool need_pin;		/* stopped at descriptor done: pages missing */
+	struct hdiov_pin_req req;
+	bool fault_known;	/* the worker could not pin descriptor 0 */
 };
 
 /* Whether the engine may serve @qp now. */
 static bool hdiov_qp_runnable(struct hdiov_vdev *v, struct hdiov_qp *qp)
 {
 	lockdep_assert_held(&v->lock);
-	return v->open && !v->quiesce &&
+	return v->open && !v->quiesce && !v->dma_stopped &&
 	       (v->dev_ctrl & HDIOV_DEV_CTRL_ENABLE) &&
 	       (qp->ctrl & HDIOV_QP_CTRL_ENABLE) &&
 	       !(qp->status & HDIOV_QP_STATUS_ERROR) && qp->ring_size &&
-	       !qp->parked;
+	       qp->sq && qp->cq && !qp->parked && !qp->pin_wait;
 }
 
 /*
- * Check and validate QP @i and its doorbells, and snapshot a batch of at most
- * @budget descriptors into @b. Returns false when there is nothing to do;
- * sets *@polling while the QP still wants polling.
+ * A full CQ parks its QP: no polls until CQ_HEAD moves, which a sweep every
+ * HDIOV_CQ_FULL_SWEEP_MS (or a KICK) notices. Returns whether it is still full.
  */
-static bool hdiov_batch_start(struct hdiov_vdev *v, unsigned int i,
-			      unsigned int budget, bool *polling,
-			      struct hdiov_batch *b)
+static bool hdiov_cq_still_full(struct hdiov_vdev *v, unsigned int i,
+				bool sweep, bool *cq_wait)
 {
 	struct hdiov_qp *qp = &v->qps[i];
-	u32 head, tail, used, ring;
+
+	if (!qp->cq_full)
+		return false;
+	if (sweep &&
+	    READ_ONCE(*hdiov_db(v, i, HDIOV_DB_CQ_HEAD)) != qp->cq_head_seen) {
+		qp->cq_full = false;
+		return false;
+	}
+	*cq_wait = true;
+	return true;
+}
+
+/*
+ * Check QP @i and its doorbells, and snapshot a batch of at most @budget
+ * descriptors into @b. Returns false when there is nothing to do; sets
+ * *@polling while the QP still wants polling, *@cq_wait while it waits for
+ * CQ space.
+ */
+static bool hdiov_batch_start(struct hdiov_vdev *v, unsigned int i,
+			      unsigned int budget, bool sweep, bool *polling,
+			      bool *cq_wait, struct hdiov_batch *b)
+{
+	struct hdiov_qp *qp = &v->qps[i];
+	u32 head, tail, used, ring, cq_head;
 
 	lockdep_assert_held(&v->lock);
-	if (!hdiov_qp_runnable(v, qp))
+	if (hdiov_cq_still_full(v, i, sweep, cq_wait) ||
+	    !hdiov_qp_runnable(v, qp))
 		return false;
 	head = qp->sq_head;
 	tail = READ_ONCE(*hdiov_db(v, i, HDIOV_DB_SQ_TAIL));
@@ -258,76 +402,62 @@ static bool hdiov_batch_start(struct hdiov_vdev *v, unsigned int i,
 		hdiov_qp_error(qp, HDIOV_QP_ERR_SQ_TAIL);
 		return false;
 	}
-	used = qp->cq_tail - READ_ONCE(*hdiov_db(v, i, HDIOV_DB_CQ_HEAD));
-	if (used >= ring)
-		return false;	/* CQ full: wait for the driver */
+	cq_head = READ_ONCE(*hdiov_db(v, i, HDIOV_DB_CQ_HEAD));
+	used = qp->cq_tail - cq_head;
+	if (used >= ring) {
+		qp->cq_full = true;
+		qp->cq_head_seen = cq_head;
+		*cq_wait = true;
+		return false;
+	}
 	*b = (struct hdiov_batch) {
 		.qp = qp,
-		.sq_base = qp->sq_base,
-		.cq_base = qp->cq_base,
+		.i = i,
+		.sq = qp->sq->base,
+		.cq = qp->cq->base,
 		.ring = ring,
 		.head = head,
 		.cq_tail = qp->cq_tail,
 		.n = min3(tail - head, ring - used,
 			  min_t(u32, budget, HDIOV_ENGINE_BATCH)),
 	};
+	/* The worker's answer for the descriptor the QP stopped at. */
+	if (v->pin_req.nr && v->pin_req.done && v->pin_req.qp == i) {
+		b->fault_known = v->pin_req.pos == head && v->pin_req.result;
+		hdiov_pin_done(v);
+	}
+	/* The descriptors were written before SQ_TAIL. */
+	smp_rmb();
 	return true;
 }
 
-/* Read the batch's descriptors into e->sqes: one DMA read, two at the wrap. */
-static void hdiov_batch_fetch(struct hdiov_engine *e, struct hdiov_vdev *v,
-			      struct hdiov_batch *b)
+/* Read the batch's descriptors into e->sqes (two copies at the wrap). */
+static void hdiov_batch_fetch(struct hdiov_engine *e, struct hdiov_batch *b)
 {
 	u32 k, idx, chunk;
 
 	for (k = 0; k < b->n; k += chunk) {
 		idx = (b->head + k) & (b->ring - 1);
 		chunk = min(b->n - k, b->ring - idx);
-		if (hdiov_dma(v, b->sq_base + (u64)idx * HDIOV_SQE_SIZE,
-			      &e->sqes[k], (size_t)chunk * HDIOV_SQE_SIZE,
-			      false)) {
-			b->err = HDIOV_QP_ERR_SQ_FAULT;
-			return;
-		}
+		memcpy(&e->sqes[k], b->sq + (size_t)idx * HDIOV_SQE_SIZE,
+		       (size_t)chunk * HDIOV_SQE_SIZE);
 	}
 }
 
-/*
- * Write the completion of descriptor @k, with the cookie of entry k+1 in the
- * same DMA write (struct hdiov_cqe_write). Returns false when entry k could
- * not be completed; sets b->err on any fault.
- */
-static bool hdiov_batch_complete(struct hdiov_engine *e, struct hdiov_vdev *v,
-				 struct hdiov_batch *b, u32 k, u8 status,
-				 u32 result)
+/* Write the completion of descriptor @k: the phase bit goes last. */
+static void hdiov_batch_complete(struct hdiov_engine *e, struct hdiov_batch *b,
+				 u32 k, u8 status, u32 result)
 {
-	u32 pos = b->cq_tail + k, idx = pos & (b->ring - 1);
-	u64 at = b->cq_base + (u64)idx * HDIOV_CQE_SIZE +
-		 offsetof(struct hdiov_cqe, result);
-	size_t half = offsetof(struct hdiov_cqe_write, next_cookie);
-	struct hdiov_cqe_write cw;
-	size_t len = half;
+	u32 pos = b->cq_tail + k;
+	struct hdiov_cqe *c = &b->cq[pos & (b->ring - 1)];
 
-	cw.result = cpu_to_le32(result);
-	cw.status = status;
-	cw.rsvd = 0;
-	cw.flags = cpu_to_le16((pos & b->ring) ? 0 : HDIOV_CQE_PHASE);
-	if (k + 1 < b->n && idx + 1 < b->ring) {
-		cw.next_cookie = e->sqes[k + 1].cookie;
-		len = sizeof(cw);
-	}
-	if (hdiov_dma(v, at, &cw, len, true)) {
-		b->err = HDIOV_QP_ERR_CQ_FAULT;
-		/* Entry k+1 is unmapped: complete entry k alone, then stop. */
-		if (len == half || hdiov_dma(v, at, &cw, half, true))
-			return false;
-	}
-	/* At the ring's end the next cookie goes to entry 0 on its own. */
-	if (!b->err && k + 1 < b->n && idx + 1 == b->ring &&
-	    hdiov_dma(v, b->cq_base, &e->sqes[k + 1].cookie, sizeof(__le64),
-		      true))
-		b->err = HDIOV_QP_ERR_CQ_FAULT;
-	return true;
+	c->cookie = e->sqes[k].cookie;
+	c->result = cpu_to_le32(result);
+	c->status = status;
+	c->rsvd = 0;
+	/* The driver reads the phase bit, then the rest. */
+	smp_wmb();
+	WRITE_ONCE(c->flags, cpu_to_le16((pos & b->ring) ? 0 : HDIOV_CQE_PHASE));
 }
 
 /* Count completed descriptor @d with @status in the batch's totals. */
@@ -343,27 +473,31 @@ static void hdiov_batch_account(struct hdiov_batch *b,
 		b->irqs++;
 }
 
-/* Execute the fetched descriptors in order, completing each as it finishes. */
+/*
+ * Execute the fetched descriptors in order, completing each as it finishes;
+ * stop at one whose pages are not pinned yet.
+ */
 static void hdiov_batch_run(struct hdiov_engine *e, struct hdiov_vdev *v,
 			    struct hdiov_batch *b)
 {
 	u32 k, result;
 	u8 status;
 
-	/* The first completion's cookie; each later one rides with its predecessor. */
-	if (!b->err &&
-	    hdiov_dma(v, b->cq_base + (u64)(b->cq_tail & (b->ring - 1)) *
-		      HDIOV_CQE_SIZE, &e->sqes[0].cookie, sizeof(__le64), true))
-		b->err = HDIOV_QP_ERR_CQ_FAULT;
-	for (k = 0; !b->err && k < b->n; k++) {
+	for (k = 0; k < b->n; k++) {
 		if (READ_ONCE(b->qp->abort)) {
 			status = HDIOV_ST_ABORTED;
 			result = 0;
 		} else {
-			status = hdiov_exec(e, v, &e->sqes[k], &result);
+			status = hdiov_exec(e, v, &e->sqes[k], &result, &b->req);
 		}
-		if (!hdiov_batch_complete(e, v, b, k, status, result))
-			break;
+		if (status == HDIOV_ST_NEED_PIN) {
+			if (!(k == 0 && b->fault_known)) {
+				b->need_pin = true;
+				break;
+			}
+			status = HDIOV_ST_DMA_FAULT;
+		}
+		hdiov_batch_complete(e, b, k, status, result);
 		hdiov_batch_account(b, &e->sqes[k], status);
 	}
 }
@@ -372,14 +506,13 @@ static void hdiov_batch_run(struct hdiov_engine *e, struct hdiov_vdev *v,
 static void hdiov_batch_stats(struct hdiov_vdev *v,
 			      const struct hdiov_batch *b)
 {
-	atomic64_add(b->err == HDIOV_QP_ERR_SQ_FAULT ? 0 : b->n,
-		     &v->stats.submitted);
+	atomic64_add(b->done, &v->stats.submitted);
 	atomic64_add(b->done, &v->stats.completed);
 	atomic64_add(b->bytes, &v->stats.bytes);
 	atomic64_add(b->errors, &v->stats.errors);
 }
 
-/* Publish SQ_HEAD, CQ_TAIL and any QP error; signal the batch's interrupts. */
+/* Publish SQ_HEAD and CQ_TAIL; signal the batch's interrupts; ask for pins. */
 static void hdiov_batch_publish(struct hdiov_vdev *v,
 				const struct hdiov_batch *b)
 {
@@ -389,8 +522,8 @@ static void hdiov_batch_publish(struct hdiov_vdev *v,
 	lockdep_assert_held(&v->lock);
 	qp->sq_head = b->head + b->done;
 	qp->cq_tail = b->cq_tail + b->done;
-	if (b->err)
-		hdiov_qp_error(qp, b->err);
+	if (b->need_pin)
+		hdiov_pin_request(v, b->i, qp->sq_head, &b->req);
 	if (b->irqs && (qp->ctrl & HDIOV_QP_CTRL_IRQ_ENABLE)) {
 		coalesce = max(qp->irq_coalesce, 1U);
 		qp->irq_pending += b->irqs;
@@ -403,23 +536,28 @@ static void hdiov_batch_publish(struct hdiov_vdev *v,
 
 /*
  * Serve QP @i of @v for at most @budget descriptors. Returns the number
- * processed; sets *@polling while the QP still wants polling.
+ * processed; sets *@polling while the QP still wants polling. Never waits
+ * for a VDEV's lock: a contended VDEV is skipped this round.
  */
 static unsigned int hdiov_engine_qp(struct hdiov_engine *e,
 				    struct hdiov_vdev *v, unsigned int i,
-				    unsigned int budget, bool *polling)
+				    unsigned int budget, bool sweep,
+				    bool *polling, bool *cq_wait)
 {
 	struct hdiov_batch b;
 
-	mutex_lock(&v->lock);
-	if (!hdiov_batch_start(v, i, budget, polling, &b)) {
+	if (!mutex_trylock(&v->lock)) {
+		*polling = true;
+		return 0;
+	}
+	if (!hdiov_batch_start(v, i, budget, sweep, polling, cq_wait, &b)) {
 		mutex_unlock(&v->lock);
 		return 0;
 	}
 	v->busy = true;
 	mutex_unlock(&v->lock);
 
-	hdiov_batch_fetch(e, v, &b);
+	hdiov_batch_fetch(e, &b);
 	hdiov_batch_run(e, v, &b);
 	hdiov_batch_stats(v, &b);
 
@@ -433,7 +571,8 @@ static unsigned int hdiov_engine_qp(struct hdiov_engine *e,
 
 /* One visit to @v: its QPs, round robin, within its weighted budget. */
 static unsigned int hdiov_engine_visit(struct hdiov_engine *e,
-				       struct hdiov_vdev *v, bool *polling)
+				       struct hdiov_vdev *v, bool sweep,
+				       bool *polling, bool *cq_wait)
 {
 	unsigned int budget = READ_ONCE(v->weight) * HDIOV_WEIGHT_BUDGET;
 	unsigned int nr = v->nr_qps, start = v->next_qp, work = 0, i;
@@ -442,7 +581,7 @@ static unsigned int hdiov_engine_visit(struct hdiov_engine *e,
 		return 0;
 	for (i = 0; i < nr && work < budget; i++)
 		work += hdiov_engine_qp(e, v, (start + i) % nr, budget - work,
-					polling);
+					sweep, polling, cq_wait);
 	v->next_qp = (start + 1) % nr;
 	return work;
 }
@@ -455,26 +594,42 @@ static bool hdiov_engine_woken(struct hdiov_engine *e)
 static int hdiov_engine_fn(void *data)
 {
 	struct hdiov_engine *e = data;
+	unsigned long next_sweep = jiffies;
+	bool polling, cq_wait, sweep;
 	struct hdiov_vdev *v;
 	unsigned int work;
-	bool polling;
 
 	while (!kthread_should_stop()) {
 		work = 0;
 		polling = false;
+		cq_wait = false;
+		sweep = time_after_eq(jiffies, next_sweep);
+		if (sweep)
+			next_sweep = jiffies + msecs_to_jiffies(HDIOV_CQ_FULL_SWEEP_MS);
 		mutex_lock(&e->lock);
-		list_for_each_entry(v, &e->vdevs, engine_node)
-			work += hdiov_engine_visit(e, v, &polling);
+		list_for_each_entry(v, &e->vdevs, engine_node) {
+			work += hdiov_engine_visit(e, v, sweep, &polling,
+						   &cq_wait);
+			cond_resched();
+		}
 		mutex_unlock(&e->lock);
 		if (work) {
-			cond_resched();
+			e->last_work = ktime_get_ns();
 			continue;
 		}
 		if (polling) {
-			usleep_range(20, 50);
+			/* Spin a while after work, so one-at-a-time submitters see no wake-up. */
+			if (ktime_get_ns() - e->last_work < HDIOV_SPIN_NS)
+				cpu_relax();
+			else
+				usleep_range(20, 50);
 			continue;
 		}
-		wait_event_idle(e->wq, hdiov_engine_woken(e));
+		if (cq_wait)
+			wait_event_idle_timeout(e->wq, hdiov_engine_woken(e),
+						msecs_to_jiffies(HDIOV_CQ_FULL_SWEEP_MS));
+		else
+			wait_event_idle(e->wq, hdiov_engine_woken(e));
 	}
 	return 0;
 }
@@ -492,6 +647,7 @@ void hdiov_engine_kick(struct hdiov_vdev *v, unsigned int i)
 
 	lockdep_assert_held(&v->lock);
 	qp->parked = false;
+	qp->cq_full = false;
 	qp->idle = 0;
 	WRITE_ONCE(*hdiov_db(v, i, HDIOV_DB_ENGINE_FLAGS), 0);
 	if (v->engine)
@@ -519,6 +675,32 @@ void hdiov_engine_quiesce(struct hdiov_vdev *v, int qp)
 		mutex_lock(&v->lock);
 	}
 	v->quiesce--;
+}
+
+/*
+ * Keep the engine off @v: returns once no batch of it runs, and none starts
+ * until hdiov_engine_unhold(). vdev.lock held (dropped while waiting).
+ */
+void hdiov_engine_hold(struct hdiov_vdev *v)
+{
+	lockdep_assert_held(&v->lock);
+	v->quiesce++;
+	while (v->busy) {
+		mutex_unlock(&v->lock);
+		wait_event(v->idle_wq, !READ_ONCE(v->busy));
+		mutex_lock(&v->lock);
+	}
+}
+
+void hdiov_engine_unhold(struct hdiov_vdev *v)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&v->lock);
+	if (--v->quiesce)
+		return;
+	for (i = 0; i < v->nr_qps; i++)
+		hdiov_engine_kick(v, i);
 }
 
 /*
@@ -582,7 +764,9 @@ void hdiov_engines_stop(void)
 		if (e->task)
 			kthread_stop(e->task);
 		kvfree(e->buf);
-		kfree(e->scratch);
+		kfree(e->pattern);
+		kfree(e->src);
+		kfree(e->dst);
 		mutex_destroy(&e->lock);
 	}
 	kfree(hdiov_engines);
@@ -614,8 +798,10 @@ int hdiov_engines_start(void)
 		struct hdiov_engine *e = &hdiov_engines[i];
 
 		e->buf = kvmalloc(HDIOV_MAX_XFER, GFP_KERNEL);
-		e->scratch = kmalloc(PAGE_SIZE, GFP_KERNEL);
-		if (!e->buf || !e->scratch) {
+		e->pattern = kmalloc(PAGE_SIZE + 8, GFP_KERNEL);
+		e->src = kcalloc(HDIOV_XFER_PAGES, sizeof(*e->src), GFP_KERNEL);
+		e->dst = kcalloc(HDIOV_XFER_PAGES, sizeof(*e->dst), GFP_KERNEL);
+		if (!e->buf || !e->pattern || !e->src || !e->dst) {
 			ret = -ENOMEM;
 			goto err;
 		}

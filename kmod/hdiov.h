@@ -28,11 +28,14 @@
 
 #include <linux/device.h>
 #include <linux/eventfd.h>
+#include <linux/list.h>
 #include <linux/mdev.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
 #include <linux/vfio.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
 
 #include "hdiov_abi.h"
 #include "hdiov_spec.h"
@@ -73,6 +76,8 @@ struct hdiov_parent {
 	struct ida pasids;
 };
 
+struct hdiov_ring;
+
 /* Register state of one queue pair. */
 struct hdiov_qp {
 	u32 pool_index;		/* index in the parent's pool */
@@ -90,6 +95,40 @@ struct hdiov_qp {
 	u32 irq_pending;	/* completions not yet signalled (coalescing) */
 	bool parked;		/* NEED_KICK set: not polled until kicked */
 	bool abort;		/* a reset waits: abort in-flight descriptors */
+	bool cq_full;		/* parked until CQ_HEAD moves */
+	bool pin_wait;		/* waits for the pin worker (pin.c) */
+	u32 cq_head_seen;	/* CQ_HEAD when the CQ was found full */
+	/* Rings pinned and mapped while the QP is enabled (pin.c). */
+	u32 ring_gen;		/* bumped on enable/disable/reset */
+	struct hdiov_ring *sq;	/* NULL until mapped */
+	struct hdiov_ring *cq;
+};
+
+/*
+ * Guest memory the engine may touch: pinned pages (vfio_pin_pages), mapped
+ * into the kernel. Pinning happens only in the VDEV's own worker or its
+ * user's own syscalls, never in an engine thread (pin.c).
+ */
+struct hdiov_ring {
+	struct list_head node;	/* on hdiov_vdev.unpin while waiting */
+	u64 iova;		/* of the first page */
+	unsigned int npages;
+	void *vaddr;		/* vmap() of the pages */
+	void *base;		/* the ring itself: vaddr + offset */
+	struct page *pages[];
+};
+
+/* What the engine asks of the pin worker: the pages of one descriptor. */
+struct hdiov_pin_req {
+	u64 iova[2];
+	u32 len[2];
+	bool write[2];
+	unsigned int nr;	/* ranges, 0 when no request is pending */
+	unsigned int qp;	/* the QP that waits */
+	u32 pos;		/* SQ index of its descriptor */
+	u32 seq;		/* which request: the worker reports on this one */
+	bool done;		/* the worker finished; result is valid */
+	int result;		/* 0, or why a page could not be pinned */
 };
 
 struct hdiov_engine;
@@ -123,6 +162,7 @@ struct hdiov_vdev {
 	u32 dev_status;
 	u8 *msix_table;			/* (1 + nr_qps) entries */
 	struct eventfd_ctx **msix_trigger;	/* (1 + nr_qps) entries */
+	DECLARE_BITMAP(msix_pba, 1 + HDIOV_MAX_QPS_PER_VDEV); /* pending */
 	struct eventfd_ctx *intx_trigger;
 	bool intx_masked;
 	struct eventfd_ctx *req_trigger;
@@ -133,6 +173,14 @@ struct hdiov_vdev {
 	unsigned int quiesce;		/* resets waiting for the engine */
 	bool busy;			/* engine is executing a batch */
 	wait_queue_head_t idle_wq;	/* woken when busy clears */
+	/* Pinned data pages and the worker that pins them (pin.c). */
+	struct xarray pins;		/* IOVA pfn -> value (pfn << 1 | writable) */
+	unsigned int nr_pins;
+	struct hdiov_pin_req pin_req;
+	struct work_struct pin_work;
+	struct list_head unpin;		/* rings to unpin, by the worker */
+	bool pin_rings;			/* an enabled QP waits for its rings */
+	bool dma_stopped;		/* Bus Master cleared after being set */
 };
 
 static inline struct hdiov_vdev *to_hdiov_vdev(struct vfio_device *vdev)
@@ -178,10 +226,12 @@ ssize_t hdiov_show_description(struct mdev_type *mtype, char *buf);
 /* vdev.c */
 extern struct mdev_driver hdiov_mdev_driver;
 void hdiov_irq_signal(struct hdiov_vdev *v, unsigned int vector);
+void hdiov_irq_deliver_pending(struct hdiov_vdev *v);
 
 /* cfg.c */
 void hdiov_cfg_init(struct hdiov_vdev *v);
 void hdiov_cfg_update_qps(struct hdiov_vdev *v);
+bool hdiov_cfg_msix_masked(struct hdiov_vdev *v);
 void hdiov_cfg_read(struct hdiov_vdev *v, unsigned int off, u8 *buf,
 		    unsigned int len);
 void hdiov_cfg_write(struct hdiov_vdev *v, unsigned int off, const u8 *buf,
@@ -196,6 +246,20 @@ void hdiov_bar0_write8(struct hdiov_vdev *v, unsigned int off, u8 val);
 u32 hdiov_bar2_read(struct hdiov_vdev *v, unsigned int off);
 void hdiov_bar2_write(struct hdiov_vdev *v, unsigned int off, u32 val);
 
+/* pin.c */
+int hdiov_pin_init(void);
+void hdiov_pin_exit(void);
+void hdiov_pins_setup(struct hdiov_vdev *v);
+void hdiov_pins_release(struct hdiov_vdev *v);
+void hdiov_rings_request(struct hdiov_vdev *v, unsigned int i);
+void hdiov_rings_drop(struct hdiov_vdev *v, unsigned int i);
+void hdiov_pin_request(struct hdiov_vdev *v, unsigned int i, u32 pos,
+		       const struct hdiov_pin_req *req);
+void hdiov_pin_done(struct hdiov_vdev *v);
+bool hdiov_pins_get(struct hdiov_vdev *v, u64 iova, u32 len, bool write,
+		    struct page **pages);
+void hdiov_vdev_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length);
+
 /* engine.c */
 int hdiov_engines_start(void);
 void hdiov_engines_stop(void);
@@ -204,5 +268,7 @@ void hdiov_engine_detach(struct hdiov_vdev *v);
 void hdiov_engine_kick(struct hdiov_vdev *v, unsigned int i);
 void hdiov_engine_quiesce(struct hdiov_vdev *v, int qp);
 void hdiov_engine_stop(struct hdiov_vdev *v, int qp);
+void hdiov_engine_hold(struct hdiov_vdev *v);
+void hdiov_engine_unhold(struct hdiov_vdev *v);
 
 #endif /* HDIOV_H */

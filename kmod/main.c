@@ -14,9 +14,12 @@ static int __init hdiov_init(void)
 {
 	int ret;
 
-	ret = hdiov_engines_start();
+	ret = hdiov_pin_init();
 	if (ret)
 		return ret;
+	ret = hdiov_engines_start();
+	if (ret)
+		goto err_pin;
 	ret = mdev_register_driver(&hdiov_mdev_driver);
 	if (ret)
 		goto err_engines;
@@ -29,6 +32,8 @@ err_driver:
 	mdev_unregister_driver(&hdiov_mdev_driver);
 err_engines:
 	hdiov_engines_stop();
+err_pin:
+	hdiov_pin_exit();
 	return ret;
 }
 
@@ -37,6 +42,7 @@ static void __exit hdiov_exit(void)
 	hdiov_parents_destroy();
 	mdev_unregister_driver(&hdiov_mdev_driver);
 	hdiov_engines_stop();
+	hdiov_pin_exit();
 }
 
 module_init(hdiov_init);

@@ -11,7 +11,9 @@
  * hdiov_vdev_init(), before the VDEV is registered. A reset (DEV_CTRL.RESET,
  * QP_CTRL.RESET) first quiesces the engine, which drops and retakes the lock.
  */
+#include <linux/bitmap.h>
 #include <linux/log2.h>
+#include <linux/pci_regs.h>
 #include <linux/string.h>
 
 #include "hdiov.h"
@@ -41,6 +43,9 @@ static void hdiov_qp_reset(struct hdiov_vdev *v, unsigned int i)
 	qp->parked = false;
 	WRITE_ONCE(qp->abort, false);
 	memset(db, 0, HDIOV_DB_PAGE);
+	/* Its rings are unpinned (an unopened VDEV has none). */
+	if (v->open)
+		hdiov_rings_drop(v, i);
 }
 
 /*
@@ -57,6 +62,7 @@ void hdiov_regs_reset(struct hdiov_vdev *v)
 		hdiov_qp_reset(v, i);
 	memset(v->msix_table, 0,
 	       (size_t)hdiov_nr_vectors(v) * HDIOV_MSIX_ENTRY_SIZE);
+	bitmap_zero(v->msix_pba, 1 + HDIOV_MAX_QPS_PER_VDEV);
 }
 
 /* Device registers. */
@@ -105,6 +111,12 @@ static void reg_dev_ctrl_write(struct hdiov_vdev *v, struct hdiov_qp *qp,
 		hdiov_engine_quiesce(v, -1);
 		hdiov_regs_reset(v);
 		return;
+	}
+	if (!(val & HDIOV_DEV_CTRL_ENABLE) &&
+	    (v->dev_ctrl & HDIOV_DEV_CTRL_ENABLE)) {
+		/* Disable: nothing runs once DEV_STATUS.ENABLED reads 0. */
+		v->dev_ctrl = 0;
+		hdiov_engine_stop(v, -1);
 	}
 	v->dev_ctrl = val & HDIOV_DEV_CTRL_ENABLE;
 	if (v->dev_ctrl & HDIOV_DEV_CTRL_ENABLE) {
@@ -219,16 +231,24 @@ static u32 reg_qp_ctrl(struct hdiov_vdev *v, struct hdiov_qp *qp)
 static void reg_qp_ctrl_write(struct hdiov_vdev *v, struct hdiov_qp *qp,
 			      u32 val)
 {
+	unsigned int i = qp - v->qps;
+	bool was = qp_enabled(qp);
+
 	if (val & HDIOV_QP_CTRL_RESET) {
-		hdiov_engine_quiesce(v, qp - v->qps);
-		hdiov_qp_reset(v, qp - v->qps);
+		hdiov_engine_quiesce(v, i);
+		hdiov_qp_reset(v, i);
 		return;
 	}
 	qp->ctrl = val & (HDIOV_QP_CTRL_ENABLE | HDIOV_QP_CTRL_IRQ_ENABLE);
 	if (qp_enabled(qp)) {
 		qp->status |= HDIOV_QP_STATUS_ENABLED;
-		hdiov_engine_kick(v, qp - v->qps);
-	} else {
+		if (!was)
+			hdiov_rings_request(v, i);
+		hdiov_engine_kick(v, i);
+	} else if (was) {
+		/* Disable: nothing runs once QP_STATUS.ENABLED reads 0. */
+		hdiov_engine_stop(v, i);
+		hdiov_rings_drop(v, i);
 		qp->status &= ~HDIOV_QP_STATUS_ENABLED;
 	}
 }
@@ -321,6 +341,40 @@ static bool hdiov_in_msix_table(struct hdiov_vdev *v, unsigned int off)
 		     hdiov_nr_vectors(v) * HDIOV_MSIX_ENTRY_SIZE;
 }
 
+/*
+ * The PBA: one bit per vector, in 64-bit words read as two dwords (LO, HI),
+ * so the dword at PBA + 4 * k holds vectors 32 * k to 32 * k + 31. Read-only.
+ */
+static bool hdiov_in_msix_pba(struct hdiov_vdev *v, unsigned int off)
+{
+	return off >= HDIOV_MSIX_PBA &&
+	       off < HDIOV_MSIX_PBA +
+		     DIV_ROUND_UP(hdiov_nr_vectors(v), 64) * 8;
+}
+
+static u32 hdiov_msix_pba_read(struct hdiov_vdev *v, unsigned int off)
+{
+	unsigned int first = (off - HDIOV_MSIX_PBA) / 4 * 32, i;
+	u32 val = 0;
+
+	for (i = 0; i < 32 && first + i < hdiov_nr_vectors(v); i++) {
+		if (test_bit(first + i, v->msix_pba))
+			val |= BIT(i);
+	}
+	return val;
+}
+
+/*
+ * A write to the MSI-X table at @off: when it touched an entry's vector
+ * control, an unmasked vector gets what was held back for it.
+ */
+static void hdiov_msix_table_written(struct hdiov_vdev *v, unsigned int off)
+{
+	if ((off - HDIOV_MSIX_TABLE) % HDIOV_MSIX_ENTRY_SIZE >=
+	    PCI_MSIX_ENTRY_VECTOR_CTRL)
+		hdiov_irq_deliver_pending(v);
+}
+
 /* A 32-bit read at the dword-aligned offset @off. */
 u32 hdiov_bar0_read(struct hdiov_vdev *v, unsigned int off)
 {
@@ -333,8 +387,10 @@ u32 hdiov_bar0_read(struct hdiov_vdev *v, unsigned int off)
 		e = &v->msix_table[off - HDIOV_MSIX_TABLE];
 		return e[0] | (e[1] << 8) | (e[2] << 16) | ((u32)e[3] << 24);
 	}
+	if (hdiov_in_msix_pba(v, off))
+		return hdiov_msix_pba_read(v, off);
 	if (off >= HDIOV_MSIX_TABLE)
-		return 0;	/* PBA: no vector is ever left pending */
+		return 0;
 	r = hdiov_reg_find(v, off, &qp);
 	return r && r->read ? r->read(v, qp) : 0;
 }
@@ -350,6 +406,7 @@ void hdiov_bar0_write(struct hdiov_vdev *v, unsigned int off, u32 val)
 	if (hdiov_in_msix_table(v, off)) {
 		for (i = 0; i < 4; i++)
 			v->msix_table[off - HDIOV_MSIX_TABLE + i] = val >> (8 * i);
+		hdiov_msix_table_written(v, off);
 		return;
 	}
 	r = hdiov_reg_find(v, off, &qp);
@@ -367,8 +424,10 @@ u8 hdiov_bar0_read8(struct hdiov_vdev *v, unsigned int off)
 void hdiov_bar0_write8(struct hdiov_vdev *v, unsigned int off, u8 val)
 {
 	lockdep_assert_held(&v->lock);
-	if (hdiov_in_msix_table(v, off))
+	if (hdiov_in_msix_table(v, off)) {
 		v->msix_table[off - HDIOV_MSIX_TABLE] = val;
+		hdiov_msix_table_written(v, off);
+	}
 }
 
 /*

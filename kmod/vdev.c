@@ -4,8 +4,11 @@
  * (queue pairs, PASID, doorbell pages), its sysfs attributes, and the VFIO
  * device it presents (contract sections 3 and 4).
  */
+#include <linux/bitmap.h>
+#include <linux/ctype.h>
 #include <linux/mm.h>
 #include <linux/overflow.h>
+#include <linux/pci_regs.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 #include <linux/uaccess.h>
@@ -102,6 +105,7 @@ static int hdiov_vdev_init(struct vfio_device *vdev)
 	mutex_init(&v->lock);
 	init_waitqueue_head(&v->idle_wq);
 	INIT_LIST_HEAD(&v->engine_node);
+	hdiov_pins_setup(v);
 	v->parent = p;
 	v->type = &hdiov_type_descs[mdev->type - p->types];
 	v->weight = HDIOV_WEIGHT_DEFAULT;
@@ -156,11 +160,14 @@ static void hdiov_vdev_put_resources(struct hdiov_vdev *v)
 	hdiov_qp_set_swap(v, &set);
 	mutex_unlock(&v->lock);
 
-	ids = kcalloc(set.n, sizeof(*ids), GFP_KERNEL | __GFP_NOFAIL);
-	for (i = 0; i < set.n; i++)
-		ids[i] = set.qps[i].pool_index;
-	hdiov_pool_free(v->parent, ids, set.n);
-	kfree(ids);
+	/* Nothing left (remove got here first): leave the parent alone. */
+	if (set.n) {
+		ids = kcalloc(set.n, sizeof(*ids), GFP_KERNEL | __GFP_NOFAIL);
+		for (i = 0; i < set.n; i++)
+			ids[i] = set.qps[i].pool_index;
+		hdiov_pool_free(v->parent, ids, set.n);
+		kfree(ids);
+	}
 	hdiov_qp_set_free(&set);
 
 	if (v->pasid >= 0) {
@@ -236,9 +243,19 @@ out_unlock:
 
 /* Interrupts. Triggers are eventfds set through VFIO_DEVICE_SET_IRQS. */
 
+/* MSI-X vector @vector is masked: its entry's mask bit, or the function mask. */
+static bool hdiov_msix_masked(struct hdiov_vdev *v, unsigned int vector)
+{
+	u8 ctrl = v->msix_table[vector * HDIOV_MSIX_ENTRY_SIZE +
+				PCI_MSIX_ENTRY_VECTOR_CTRL];
+
+	return (ctrl & PCI_MSIX_ENTRY_CTRL_MASKBIT) || hdiov_cfg_msix_masked(v);
+}
+
 /*
  * Signal interrupt @vector of @v (a QP's completions): its MSI-X trigger,
- * else INTx (automasked). vdev.lock held.
+ * held back in the PBA while the vector or the function is masked; with no
+ * MSI-X trigger, INTx (automasked). vdev.lock held.
  */
 void hdiov_irq_signal(struct hdiov_vdev *v, unsigned int vector)
 {
@@ -247,6 +264,10 @@ void hdiov_irq_signal(struct hdiov_vdev *v, unsigned int vector)
 	lockdep_assert_held(&v->lock);
 	if (vector < hdiov_nr_vectors(v))
 		t = v->msix_trigger[vector];
+	if (t && hdiov_msix_masked(v, vector)) {
+		__set_bit(vector, v->msix_pba);
+		return;
+	}
 	if (!t && v->intx_trigger && !v->intx_masked) {
 		t = v->intx_trigger;
 		v->intx_masked = true;
@@ -255,6 +276,29 @@ void hdiov_irq_signal(struct hdiov_vdev *v, unsigned int vector)
 		return;
 	hdiov_eventfd_signal(t);
 	atomic64_inc(&v->stats.irqs);
+}
+
+/*
+ * After an unmask (a vector's entry, or the function mask): every pending
+ * vector no longer masked has its PBA bit cleared and is signalled, if it
+ * still has a trigger. vdev.lock held.
+ */
+void hdiov_irq_deliver_pending(struct hdiov_vdev *v)
+{
+	struct eventfd_ctx *t;
+	unsigned int vector;
+
+	lockdep_assert_held(&v->lock);
+	for_each_set_bit(vector, v->msix_pba, hdiov_nr_vectors(v)) {
+		if (hdiov_msix_masked(v, vector))
+			continue;
+		__clear_bit(vector, v->msix_pba);
+		t = v->msix_trigger[vector];
+		if (t) {
+			hdiov_eventfd_signal(t);
+			atomic64_inc(&v->stats.irqs);
+		}
+	}
 }
 
 static void hdiov_put_trigger(struct eventfd_ctx **slot)
@@ -293,10 +337,12 @@ static void hdiov_vdev_close(struct vfio_device *vdev)
 	struct hdiov_vdev *v = to_hdiov_vdev(vdev);
 
 	hdiov_engine_detach(v);
+	hdiov_pins_release(v);
 	mutex_lock(&v->lock);
+	v->open = false;
+	v->dma_stopped = false;
 	hdiov_regs_reset(v);
 	hdiov_irqs_disable(v);
-	v->open = false;
 	mutex_unlock(&v->lock);
 }
 
@@ -375,39 +421,63 @@ static void hdiov_access(struct hdiov_vdev *v, unsigned int index, u64 pos,
 	}
 }
 
+/* The naturally aligned piece at @pos with @left bytes to go: 4, 2 or 1. */
+static unsigned int hdiov_piece(u64 pos, size_t left)
+{
+	if (left >= 4 && !(pos & 3))
+		return 4;
+	if (left >= 2 && !(pos & 1))
+		return 2;
+	return 1;
+}
+
+/*
+ * Region reads and writes. User memory may be slow or fault (userfaultfd,
+ * FUSE), so it is never touched with hdiov_vdev.lock held (contract section
+ * 8, tenants): each chunk of at most HDIOV_RW_CHUNK bytes is copied in
+ * before the lock is taken, or copied out after it is dropped. A config
+ * space access (256 bytes at most) is one chunk. Chunks end dword-aligned,
+ * so no piece straddles two of them.
+ */
+#define HDIOV_RW_CHUNK	HDIOV_CFG_SIZE
+
 static ssize_t hdiov_rw(struct hdiov_vdev *v, char __user *ubuf, size_t count,
 			loff_t *ppos, bool write)
 {
 	unsigned int index = HDIOV_OFFSET_TO_INDEX(*ppos);
 	u64 pos = *ppos & HDIOV_OFFSET_MASK, size;
-	size_t done = 0;
+	size_t done = 0, n, valid, k;
+	u8 buf[HDIOV_RW_CHUNK];
 	unsigned int len;
-	u8 data[4];
 
 	if (*ppos < 0)
 		return -EINVAL;
+	/* Region sizes change only while the device is closed. */
 	mutex_lock(&v->lock);
 	size = hdiov_region_size(v, index);
-	if (pos >= size || count > size - pos) {
-		mutex_unlock(&v->lock);
-		return -EINVAL;
-	}
-	while (done < count) {
-		if (count - done >= 4 && !(pos & 3))
-			len = 4;
-		else if (count - done >= 2 && !(pos & 1))
-			len = 2;
-		else
-			len = 1;
-		if (write && copy_from_user(data, ubuf + done, len))
-			break;
-		hdiov_access(v, index, pos, data, len, write);
-		if (!write && copy_to_user(ubuf + done, data, len))
-			break;
-		done += len;
-		pos += len;
-	}
 	mutex_unlock(&v->lock);
+	if (pos >= size || count > size - pos)
+		return -EINVAL;
+	while (done < count) {
+		n = min_t(size_t, count - done, sizeof(buf) - (pos & 3));
+		valid = n;
+		if (write)
+			valid = n - copy_from_user(buf, ubuf + done, n);
+		mutex_lock(&v->lock);
+		for (k = 0; k < valid; k += len) {
+			len = hdiov_piece(pos + k, n - k);
+			if (len > valid - k)
+				break;
+			hdiov_access(v, index, pos + k, buf + k, len, write);
+		}
+		mutex_unlock(&v->lock);
+		if (!write)
+			k -= copy_to_user(ubuf + done, buf, k);
+		done += k;
+		pos += k;
+		if (k < n)
+			break;
+	}
 	if (!done && count)
 		return -EFAULT;
 	*ppos += done;
@@ -431,11 +501,11 @@ static ssize_t hdiov_vdev_write(struct vfio_device *vdev,
 /*
  * The fast path: the doorbell pages of BAR2, mapped straight to the user.
  *
- * Called with mmap_lock held, so hdiov_vdev.lock is not taken here: region
- * reads and writes hold it across copy_{from,to}_user(), which may take
- * mmap_lock (lockdep saw the cycle under the fuzzer). Nothing read here can
- * change meanwhile: nr_qps and the doorbells change only while the device is
- * closed, and this runs on an open device file.
+ * Called with mmap_lock held, so hdiov_vdev.lock is not taken here (the
+ * engine holds its own lock across vfio_dma_rw(), which may take mmap_lock;
+ * see hdiov.h). Nothing read here can change meanwhile: nr_qps and the
+ * doorbells change only while the device is closed, and this runs on an
+ * open device file.
  */
 static int hdiov_vdev_mmap(struct vfio_device *vdev, struct vm_area_struct *vma)
 {
@@ -640,47 +710,89 @@ static struct eventfd_ctx **hdiov_trigger_slot(struct hdiov_vdev *v,
 	}
 }
 
-/* Install eventfds: fd -1 clears a vector. All or nothing. */
-static int hdiov_set_eventfds(struct hdiov_vdev *v, struct vfio_irq_set *hdr,
-			      const s32 *fds)
+static void hdiov_eventfds_put(struct eventfd_ctx **ctx, unsigned int n)
+{
+	unsigned int i;
+
+	if (!ctx)
+		return;
+	for (i = 0; i < n; i++) {
+		if (ctx[i])
+			eventfd_ctx_put(ctx[i]);
+	}
+	kfree(ctx);
+}
+
+/* The eventfds of @fds (NULL for fd -1), taken without hdiov_vdev.lock. */
+static struct eventfd_ctx **hdiov_eventfds_get(const s32 *fds, unsigned int n)
 {
 	struct eventfd_ctx **ctx;
 	unsigned int i;
-	int ret = 0;
+	int ret;
 
-	ctx = kcalloc(hdr->count, sizeof(*ctx), GFP_KERNEL);
+	ctx = kcalloc(n, sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
-		return -ENOMEM;
-	for (i = 0; i < hdr->count; i++) {
+		return ERR_PTR(-ENOMEM);
+	for (i = 0; i < n; i++) {
 		if (fds[i] < 0)
 			continue;
 		ctx[i] = eventfd_ctx_fdget(fds[i]);
 		if (IS_ERR(ctx[i])) {
 			ret = PTR_ERR(ctx[i]);
 			ctx[i] = NULL;
-			break;
+			hdiov_eventfds_put(ctx, n);
+			return ERR_PTR(ret);
 		}
 	}
-	for (i = 0; i < hdr->count; i++) {
-		if (ret) {
-			if (ctx[i])
-				eventfd_ctx_put(ctx[i]);
-			continue;
+	return ctx;
+}
+
+/* Whether interrupt @index may not be armed: INTx and MSI-X exclude each other. */
+static bool hdiov_irq_conflict(struct hdiov_vdev *v, unsigned int index)
+{
+	unsigned int i;
+
+	switch (index) {
+	case VFIO_PCI_INTX_IRQ_INDEX:
+		for (i = 0; i < hdiov_nr_vectors(v); i++) {
+			if (v->msix_trigger[i])
+				return true;
 		}
-		hdiov_put_trigger(hdiov_trigger_slot(v, hdr->index,
-						     hdr->start + i));
-		*hdiov_trigger_slot(v, hdr->index, hdr->start + i) = ctx[i];
+		return false;
+	case VFIO_PCI_MSIX_IRQ_INDEX:
+		return v->intx_trigger;
+	default:
+		return false;
 	}
-	kfree(ctx);
-	return ret;
+}
+
+/*
+ * Install the eventfds of @ctx (NULL clears a vector); @ctx gets back the
+ * triggers they replace, for the caller to put. Arming INTx while an MSI-X
+ * trigger is set, or the reverse, is -EINVAL and changes nothing; clearing
+ * is always allowed.
+ */
+static int hdiov_set_eventfds(struct hdiov_vdev *v, struct vfio_irq_set *hdr,
+			      struct eventfd_ctx **ctx)
+{
+	bool arming = false;
+	unsigned int i;
+
+	for (i = 0; i < hdr->count; i++)
+		arming |= !!ctx[i];
+	if (arming && hdiov_irq_conflict(v, hdr->index))
+		return -EINVAL;
+	for (i = 0; i < hdr->count; i++)
+		swap(*hdiov_trigger_slot(v, hdr->index, hdr->start + i), ctx[i]);
+	return 0;
 }
 
 static int hdiov_set_irqs_locked(struct hdiov_vdev *v, struct vfio_irq_set *hdr,
-				 const void *data)
+				 const void *data, struct eventfd_ctx **ctx)
 {
 	u32 type = hdr->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
 	u32 action = hdr->flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
-	struct eventfd_ctx *ctx;
+	struct eventfd_ctx *t;
 	unsigned int i;
 
 	lockdep_assert_held(&v->lock);
@@ -697,7 +809,7 @@ static int hdiov_set_irqs_locked(struct hdiov_vdev *v, struct vfio_irq_set *hdr,
 	if (action != VFIO_IRQ_SET_ACTION_TRIGGER)
 		return -EINVAL;
 	if (type == VFIO_IRQ_SET_DATA_EVENTFD)
-		return hdiov_set_eventfds(v, hdr, data);
+		return hdiov_set_eventfds(v, hdr, ctx);
 	if (!hdr->count && type == VFIO_IRQ_SET_DATA_NONE) {
 		/* count 0: disable every vector of this interrupt */
 		for (i = 0; i < hdiov_irq_count(v, hdr->index); i++)
@@ -708,41 +820,59 @@ static int hdiov_set_irqs_locked(struct hdiov_vdev *v, struct vfio_irq_set *hdr,
 	for (i = 0; i < hdr->count; i++) {
 		if (type == VFIO_IRQ_SET_DATA_BOOL && !((const u8 *)data)[i])
 			continue;
-		ctx = *hdiov_trigger_slot(v, hdr->index, hdr->start + i);
-		if (ctx)
-			hdiov_eventfd_signal(ctx);
+		t = *hdiov_trigger_slot(v, hdr->index, hdr->start + i);
+		if (t)
+			hdiov_eventfd_signal(t);
 	}
 	return 0;
 }
 
+/*
+ * The user's data and eventfds are taken before hdiov_vdev.lock, and the
+ * triggers replaced are put after it (contract section 8, tenants).
+ */
 static long hdiov_ioctl_set_irqs(struct hdiov_vdev *v, unsigned long arg)
 {
 	size_t minsz = offsetofend(struct vfio_irq_set, count);
+	struct eventfd_ctx **ctx = NULL;
 	struct vfio_irq_set hdr;
 	size_t data_size = 0;
+	unsigned int count;
 	void *data = NULL;
 	int ret;
 
 	ret = hdiov_get_arg(&hdr, arg, minsz);
 	if (ret)
 		return ret;
+	/* Vector counts change only while the device is closed. */
 	mutex_lock(&v->lock);
-	ret = vfio_set_irqs_validate_and_prepare(&hdr,
-						 hdiov_irq_count(v, hdr.index),
+	count = hdiov_irq_count(v, hdr.index);
+	mutex_unlock(&v->lock);
+	ret = vfio_set_irqs_validate_and_prepare(&hdr, count,
 						 VFIO_PCI_NUM_IRQS, &data_size);
 	if (ret)
-		goto out;
+		return ret;
 	if (data_size) {
 		data = memdup_user((void __user *)(arg + minsz), data_size);
-		if (IS_ERR(data)) {
-			ret = PTR_ERR(data);
-			data = NULL;
+		if (IS_ERR(data))
+			return PTR_ERR(data);
+	}
+	if ((hdr.flags & VFIO_IRQ_SET_ACTION_TYPE_MASK) ==
+	    VFIO_IRQ_SET_ACTION_TRIGGER &&
+	    (hdr.flags & VFIO_IRQ_SET_DATA_TYPE_MASK) ==
+	    VFIO_IRQ_SET_DATA_EVENTFD) {
+		ctx = hdiov_eventfds_get(data, hdr.count);
+		if (IS_ERR(ctx)) {
+			ret = PTR_ERR(ctx);
+			ctx = NULL;
 			goto out;
 		}
 	}
-	ret = hdiov_set_irqs_locked(v, &hdr, data);
-out:
+	mutex_lock(&v->lock);
+	ret = hdiov_set_irqs_locked(v, &hdr, data, ctx);
 	mutex_unlock(&v->lock);
+out:
+	hdiov_eventfds_put(ctx, hdr.count);
 	kfree(data);
 	return ret;
 }
@@ -796,9 +926,22 @@ static const struct vfio_device_ops hdiov_vfio_ops = {
 #endif
 	.mmap = hdiov_vdev_mmap,
 	.request = hdiov_vdev_request,
+	.dma_unmap = hdiov_vdev_dma_unmap,
 };
 
 /* sysfs: the hdiov/ group of each VDEV */
+
+/*
+ * Sysfs numbers are decimal (contract section 8): digits only, no sign, no
+ * base prefix, no leading zero, at most one trailing newline. Anything else,
+ * and overflow, is -EINVAL.
+ */
+static int hdiov_parse_decimal(const char *buf, unsigned int *val)
+{
+	if (!isdigit(buf[0]) || (buf[0] == '0' && isdigit(buf[1])))
+		return -EINVAL;
+	return kstrtouint(buf, 10, val) ? -EINVAL : 0;
+}
 
 static struct hdiov_vdev *dev_to_vdev(struct device *dev)
 {
@@ -827,7 +970,7 @@ static ssize_t queue_pairs_store(struct device *dev,
 
 	if (!v->type->flex)
 		return -EPERM;
-	ret = kstrtouint(buf, 0, &n);
+	ret = hdiov_parse_decimal(buf, &n);
 	if (ret)
 		return ret;
 	if (n < 1 || n > HDIOV_MAX_QPS_PER_VDEV)
@@ -852,10 +995,10 @@ static ssize_t weight_store(struct device *dev, struct device_attribute *attr,
 	unsigned int w;
 	int ret;
 
-	ret = kstrtouint(buf, 0, &w);
+	ret = hdiov_parse_decimal(buf, &w);
 	if (ret)
 		return ret;
-	if (w < 1 || w > HDIOV_WEIGHT_MAX)
+	if (w < HDIOV_WEIGHT_MIN || w > HDIOV_WEIGHT_MAX)
 		return -EINVAL;
 	WRITE_ONCE(v->weight, w);
 	return count;

@@ -3,7 +3,8 @@ import Glibc
 #endif
 
 /// How the kernel reads the bytes of a sysfs write: `kstrtoull`/`kstrtouint` with base 0
-/// (lib/kstrtox.c) and `guid_parse` (lib/uuid.c), errno for errno.
+/// (lib/kstrtox.c; the mdev core's `remove`), the module's decimal numbers and
+/// `guid_parse` (lib/uuid.c), errno for errno.
 enum KernelStrings {
     /// `kstrtoull(buf, 0, &v)`: an optional `+`, then `0x…` hex, `0…` octal or decimal,
     /// then at most one newline. ERANGE on overflow (checked before trailing garbage, as
@@ -54,6 +55,28 @@ enum KernelStrings {
         kstrtoull(bytes).flatMap { v in
             v > UInt64(UInt32.max) ? .failure(SysfsErrno(ERANGE)) : .success(UInt32(v))
         }
+    }
+
+    /// `hdiov_parse_decimal` (kmod/vdev.c), the module's own sysfs numbers (contract
+    /// section 8): decimal digits with no sign, base prefix or leading zero, then at most
+    /// one newline; a value past UINT_MAX and anything else are EINVAL.
+    static func decimal(_ bytes: [UInt8]) -> Result<UInt32, SysfsErrno> {
+        let s = bytes.prefix { $0 != 0 }  // the store sees a NUL-terminated buffer
+        let digits = s.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        guard !digits.isEmpty, digits.first != UInt8(ascii: "0") || digits.count == 1 else {
+            return .failure(SysfsErrno(EINVAL))
+        }
+        var rest = s.dropFirst(digits.count)
+        if rest.first == UInt8(ascii: "\n") { rest = rest.dropFirst() }
+        guard rest.isEmpty else { return .failure(SysfsErrno(EINVAL)) }
+        var value: UInt32 = 0
+        for c in digits {
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (r, o2) = m.addingReportingOverflow(UInt32(c - UInt8(ascii: "0")))
+            if o1 || o2 { return .failure(SysfsErrno(EINVAL)) }
+            value = r
+        }
+        return .success(value)
     }
 
     /// `create_store` + `guid_parse`: the write must be 36 or 37 bytes (a UUID and its

@@ -15,11 +15,11 @@ extension MockKernel {
     ///   parent, ENOSPC when the parent's VDEV limit or queue-pair pool is exhausted.
     /// - `<device>/remove`: a number (0 does nothing), else EINVAL; EBUSY while open
     ///   (the kernel would wait for the close instead).
-    /// - `<group>/queue_pairs`: a flex device's QPs, 1…max_qps_per_vdev, else EINVAL
-    ///   (ERANGE past UINT_MAX); EBUSY while open; ENOSPC, keeping what it had, when the
+    /// - `<group>/queue_pairs`: a flex device's QPs, 1…max_qps_per_vdev in decimal, else
+    ///   EINVAL (hex, octal, a sign, past UINT_MAX too); EBUSY while open; ENOSPC, keeping what it had, when the
     ///   pool cannot grow it. A fixed type's file is 0444, so opening it for writing gives
     ///   EACCES (even for root: sysfs checks the mode itself) before the store's EPERM.
-    /// - `<group>/weight`: 1…100, else EINVAL.
+    /// - `<group>/weight`: 1…100 in decimal, else EINVAL.
     /// - `uevent`: a synthetic uevent (`add`, `change`, …), else EINVAL.
     /// - Any missing file: ENOENT; a directory: EISDIR; a file without a write bit: EACCES.
     public func apply(write path: String, value: String) throws(SysfsError) {
@@ -183,7 +183,7 @@ struct Transaction {
               let t = state.typeSpec(state.devices[i].type) else { return .failure(SysfsErrno(ENODEV)) }
         guard t.flex else { return .failure(SysfsErrno(EPERM)) }
         let n: Int
-        switch KernelStrings.kstrtouint(bytes) {
+        switch KernelStrings.decimal(bytes) {
         case .success(let v): n = Int(v)
         case .failure(let e): return .failure(e)
         }
@@ -213,7 +213,7 @@ struct Transaction {
         guard let i = state.devices.firstIndex(where: { $0.uuid == uuid }),
               let t = state.typeSpec(state.devices[i].type) else { return .failure(SysfsErrno(ENODEV)) }
         let w: Int
-        switch KernelStrings.kstrtouint(bytes) {
+        switch KernelStrings.decimal(bytes) {
         case .success(let v): w = Int(v)
         case .failure(let e): return .failure(e)
         }

@@ -129,12 +129,20 @@ struct KernelSuite {
             try SysfsFile.write(attr(device, "weight"), "50")
             try expectEqual(try readInt(attr(device, "weight")), 50, "weight")
         }
+        harness.check("weight: decimal only; hex, octal, past UINT_MAX, sign, trailing junk are EINVAL") {
+            let before = try readInt(attr(device, "weight"))
+            for bad in ["010", "0x10", "4294967296", "-1", "5x", "+5", " 5", "99999999999999999999"] {
+                try expectErrno(attr(device, "weight"), bad, EINVAL)
+            }
+            try expectEqual(try readInt(attr(device, "weight")), before, "weight after bad writes")
+        }
         harness.check("queue_pairs of a fixed type is read-only (0444, EACCES)") {
             try expectErrno(attr(device, "queue_pairs"), "2", EACCES)
         }
         if let flex { flexChecks(flex, fixed: fixed) }
         VFIOChecks(suite: self, uuid: device, type: fixed).run()
         DataPathChecks(suite: self, uuid: device, type: fixed).run()
+        InterruptChecks(suite: self, uuid: device, type: fixed).run()
         if withMdevctl { mdevctlChecks(device, fixed) }
         if withQemu { qemuChecks(device) }
         harness.check("remove returns queue pairs and PASID") {
@@ -164,7 +172,9 @@ struct KernelSuite {
             f = try create(flex)
             let qp = attr(f, "queue_pairs")
             try expectEqual(try readInt(qp), flex.initialQueuePairs, "flex default queue_pairs")
-            for bad in ["0", "\(spec.maxQpsPerVdev + 1)", "x", "-3"] { try expectErrno(qp, bad, EINVAL) }
+            for bad in ["0", "\(spec.maxQpsPerVdev + 1)", "x", "-3", "0x10", "010", "+2", "4294967296"] {
+                try expectErrno(qp, bad, EINVAL)
+            }
             try expectEqual(try readInt(qp), flex.initialQueuePairs, "queue_pairs after bad writes")
             let before = try readInt(env.parent(parent) + "/qp_free")
             let n = min(8, spec.maxQpsPerVdev)
