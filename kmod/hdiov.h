@@ -8,20 +8,22 @@
  *
  * Locking, in the only order it is ever taken:
  *   hdiov_engine.lock  ->  hdiov_vdev.lock  ->  hdiov_parent.lock
- *                                           ->  mmap_lock
  * hdiov_engine.lock (engine.c) protects an engine thread's VDEV list.
  * hdiov_vdev.lock protects the VDEV's register file, queue pairs, doorbell
- * area, interrupt triggers and open state. hdiov_parent.lock protects the
- * parent's queue-pair pool, PASID space and VDEV count. Neither is held while
- * calling back into the VFIO or mdev core.
+ * area, interrupt triggers, pin cache and open state. hdiov_parent.lock
+ * protects the parent's queue-pair pool, PASID space and VDEV count. Neither
+ * is held while calling back into the VFIO or mdev core.
  *
- * mmap_lock (the user's mm) comes last: region reads and writes (hdiov_rw())
- * and VFIO_DEVICE_SET_IRQS hold hdiov_vdev.lock across copy_{from,to}_user()
- * and memdup_user(), and the engine holds hdiov_engine.lock (not
- * hdiov_vdev.lock) across vfio_dma_rw(); all may fault and take mmap_lock.
- * So no lock of ours is taken under mmap_lock: hdiov_vdev_mmap(), called
- * with it held, takes none. hdiov_parent.lock and mmap_lock are never held
- * together.
+ * No lock of ours is ever held across an access to a user's memory, so none
+ * nests with mmap_lock or the VFIO container's lock: region reads and writes
+ * (hdiov_rw()) and VFIO_DEVICE_SET_IRQS copy user data before taking
+ * hdiov_vdev.lock and after dropping it; the engine touches guest memory
+ * only through pinned, kernel-mapped pages; vfio_pin_pages() and
+ * vfio_unpin_pages() run without our locks, in the VDEV's pin worker or its
+ * user's own close and unmap (pin.c). hdiov_vdev_mmap(), called with
+ * mmap_lock held, takes none. An engine thread never sleeps on
+ * hdiov_vdev.lock before a batch (mutex_trylock), so no tenant can hold it
+ * off.
  */
 #ifndef HDIOV_H
 #define HDIOV_H

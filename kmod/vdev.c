@@ -325,6 +325,8 @@ static int hdiov_vdev_open(struct vfio_device *vdev)
 	struct hdiov_vdev *v = to_hdiov_vdev(vdev);
 
 	mutex_lock(&v->lock);
+	/* A new user starts from power-on config space (no mask left set). */
+	hdiov_cfg_init(v);
 	hdiov_regs_reset(v);
 	v->open = true;
 	mutex_unlock(&v->lock);
