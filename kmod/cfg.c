@@ -74,7 +74,7 @@ static void hdiov_cfg_mask_bars(struct hdiov_vdev *v)
 			   HDIOV_BAR2_FLAGS);
 }
 
-/* No lockdep_assert_held(): only hdiov_vdev_init() calls this, unlocked. */
+/* No lockdep_assert_held(): hdiov_vdev_init() calls this unlocked, open locked. */
 void hdiov_cfg_init(struct hdiov_vdev *v)
 {
 	u8 *c = v->cfg;
