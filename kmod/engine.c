@@ -50,12 +50,20 @@
 #define HDIOV_ENGINE_MAX_THREADS	64
 #define HDIOV_WEIGHT_BUDGET	4	/* descriptors per round per weight unit */
 #define HDIOV_XFER_PAGES	(HDIOV_MAX_XFER / PAGE_SIZE + 1)
-#define HDIOV_SPIN_NS		(200 * NSEC_PER_USEC)	/* polling spin after work */
 #define HDIOV_CQ_FULL_SWEEP_MS	10	/* full CQs: how often CQ_HEAD is checked */
 
 static unsigned int engine_threads = HDIOV_ENGINE_THREADS;
 module_param(engine_threads, uint, 0444);
 MODULE_PARM_DESC(engine_threads, "Engine kthreads (1-64)");
+
+/*
+ * After work, poll without sleeping for this long, so that a one-at-a-time
+ * submitter's next descriptor is seen at once. 0 under emulation, where a
+ * spinning vCPU takes time from the submitter's.
+ */
+static unsigned int spin_us;
+module_param(spin_us, uint, 0644);
+MODULE_PARM_DESC(spin_us, "Microseconds to keep polling after work (0-1000)");
 
 /*
  * What one completion write carries: the second half of entry k (result,
@@ -395,8 +403,6 @@ static bool hdiov_batch_start(struct hdiov_vdev *v, unsigned int i,
 		*polling |= hdiov_engine_idle(v, i);
 		return false;
 	}
-	*polling = true;
-	qp->idle = 0;
 	ring = qp->ring_size;
 	if (tail - head > ring) {
 		hdiov_qp_error(qp, HDIOV_QP_ERR_SQ_TAIL);
@@ -405,11 +411,19 @@ static bool hdiov_batch_start(struct hdiov_vdev *v, unsigned int i,
 	cq_head = READ_ONCE(*hdiov_db(v, i, HDIOV_DB_CQ_HEAD));
 	used = qp->cq_tail - cq_head;
 	if (used >= ring) {
+		/* Poll a while (the driver is reaping), then park. */
+		if (++qp->idle < HDIOV_IDLE_POLLS) {
+			*polling = true;
+			return false;
+		}
+		qp->idle = 0;
 		qp->cq_full = true;
 		qp->cq_head_seen = cq_head;
 		*cq_wait = true;
 		return false;
 	}
+	*polling = true;
+	qp->idle = 0;
 	*b = (struct hdiov_batch) {
 		.qp = qp,
 		.i = i,
@@ -619,7 +633,8 @@ static int hdiov_engine_fn(void *data)
 		}
 		if (polling) {
 			/* Spin a while after work, so one-at-a-time submitters see no wake-up. */
-			if (ktime_get_ns() - e->last_work < HDIOV_SPIN_NS)
+			if (ktime_get_ns() - e->last_work <
+			    (u64)min(READ_ONCE(spin_us), 1000U) * NSEC_PER_USEC)
 				cpu_relax();
 			else
 				usleep_range(20, 50);

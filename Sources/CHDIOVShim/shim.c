@@ -185,9 +185,16 @@ int hdiov_vfio_reset(int device)
 int hdiov_vfio_dma_map(int container, void *vaddr, uint64_t iova,
 		       uint64_t size)
 {
+	return hdiov_vfio_dma_map_prot(container, vaddr, iova, size, 1);
+}
+
+int hdiov_vfio_dma_map_prot(int container, void *vaddr, uint64_t iova,
+			    uint64_t size, int writable)
+{
 	struct vfio_iommu_type1_dma_map map = {
 		.argsz = sizeof(map),
-		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.flags = VFIO_DMA_MAP_FLAG_READ |
+			 (writable ? VFIO_DMA_MAP_FLAG_WRITE : 0),
 		.vaddr = (uintptr_t)vaddr,
 		.iova = iova,
 		.size = size,

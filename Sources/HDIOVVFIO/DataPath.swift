@@ -117,21 +117,23 @@ public struct DataPathError: Error, CustomStringConvertible, Sendable {
     public init(_ description: String) { self.description = description }
 }
 
-/// Anonymous memory mapped into the device's IOVA space (VFIO_IOMMU_MAP_DMA).
+/// Anonymous memory mapped into the device's IOVA space (VFIO_IOMMU_MAP_DMA); read-only
+/// for the device when not `writable` (the process can always write it).
 public final class DMABuffer {
     public let pointer: UnsafeMutableRawPointer
     public let size: Int
     public let iova: UInt64
+    public let writable: Bool
     private let container: Int32
     private var mapped = true
 
-    init(container: Int32, size: Int, iova: UInt64) throws(VFIOError) {
+    init(container: Int32, size: Int, iova: UInt64, writable: Bool = true) throws(VFIOError) {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let rounded = (size + page - 1) / page * page
         let p = mmap(nil, rounded, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
         guard let p, p != MAP_FAILED else { throw VFIOError(operation: "mmap \(rounded) anonymous bytes", path: "DMA", errno: errno) }
         memset(p, 0, rounded)
-        let r = hdiov_vfio_dma_map(container, p, iova, UInt64(rounded))
+        let r = hdiov_vfio_dma_map_prot(container, p, iova, UInt64(rounded), writable ? 1 : 0)
         if r < 0 {
             munmap(p, rounded)
             throw VFIOError(operation: String(format: "VFIO_IOMMU_MAP_DMA %d bytes at IOVA 0x%llx", rounded, iova), path: "container", errno: -r)
@@ -139,6 +141,7 @@ public final class DMABuffer {
         self.pointer = p
         self.size = rounded
         self.iova = iova
+        self.writable = writable
         self.container = container
     }
 
@@ -156,9 +159,9 @@ public final class DMABuffer {
 }
 
 extension VFIODevice {
-    /// Map `size` bytes of fresh anonymous memory at `iova`.
-    public func mapDMA(size: Int, iova: UInt64) throws(VFIOError) -> DMABuffer {
-        try DMABuffer(container: container, size: size, iova: iova)
+    /// Map `size` bytes of fresh anonymous memory at `iova` (device-writable unless `writable` is false).
+    public func mapDMA(size: Int, iova: UInt64, writable: Bool = true) throws(VFIOError) -> DMABuffer {
+        try DMABuffer(container: container, size: size, iova: iova, writable: writable)
     }
 
     public func unmaskINTx() throws(VFIOError) {

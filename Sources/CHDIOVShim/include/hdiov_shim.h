@@ -40,6 +40,9 @@ int hdiov_vfio_reset(int device);
 
 int hdiov_vfio_dma_map(int container, void *vaddr, uint64_t iova,
 		       uint64_t size);
+/* The same, read-only for the device when @writable is 0 (no MAP_FLAG_WRITE). */
+int hdiov_vfio_dma_map_prot(int container, void *vaddr, uint64_t iova,
+			    uint64_t size, int writable);
 int hdiov_vfio_dma_unmap(int container, uint64_t iova, uint64_t size);
 
 /* An eventfd (non-blocking, close-on-exec), and a read of its counter. */
