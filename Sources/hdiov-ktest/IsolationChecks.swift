@@ -55,14 +55,15 @@ struct IsolationChecks {
         harness.check("quiesce: disable while \(n) x \(Self.size(maxXfer)) COPYs are in flight") {
             let bar0 = try dev.regionInfo(.bar0)
             let src = try dev.mapDMA(size: maxXfer, iova: Self.srcIOVA)
-            for i in 0..<src.size { src.pointer.storeBytes(of: UInt8(truncatingIfNeeded: i * 7 + 1), toByteOffset: i, as: UInt8.self) }
+            memset(src.pointer, 0x3c, src.size)
             // Distinct destinations: any late write of any descriptor shows.
             let dst = try dev.mapDMA(size: n * maxXfer, iova: Self.dstIOVA)
             let q = try QueuePair(device: dev, index: 0, ringSize: 64, sqIOVA: Self.sqIOVA, cqIOVA: Self.cqIOVA,
                                   doorbells: nil)
             defer {
-                try? dev.setBusMaster(true)
+                // Reset first: Bus Master set again would let the QP resume.
                 try? q.setRegister(HDIOVReg.qpCtrl, HDIOVBits.qpReset)
+                try? dev.setBusMaster(true)
             }
             let disables: [(name: String, write: () throws -> Void)] = [
                 ("QP_CTRL=0", {
@@ -90,7 +91,7 @@ struct IsolationChecks {
                 try expect(q.peek(0) != nil, "\(name): no completion within 20 s of the submission")
                 try disable()
                 let sqHead = try q.register(HDIOVReg.sqHead), cqTail = try q.register(HDIOVReg.cqTail)
-                let dstThen = Array(dst.bytes), cqThen = Array(q.cq.bytes)
+                let dstThen = Self.snapshot(dst), cqThen = Self.snapshot(q.cq)
                 try expectEqual(sqHead, cqTail, "\(name): SQ_HEAD and CQ_TAIL")
                 var ok = 0, aborted = 0
                 for p in 0..<UInt32(n) {
@@ -110,7 +111,8 @@ struct IsolationChecks {
                         ok += 1
                     }
                 }
-                try expect(cqTail < n, "\(name): all \(n) COPYs completed before the disable: nothing was in flight")
+                // ABORTED ones were consumed but not done when the disable came.
+                try expect(ok < n, "\(name): all \(n) COPYs completed OK before the disable: nothing was in flight")
                 // Nothing moves afterwards.
                 usleep(200_000)
                 try expectEqual(try q.register(HDIOVReg.sqHead), sqHead, "\(name): SQ_HEAD 200 ms after the disable")
@@ -123,7 +125,7 @@ struct IsolationChecks {
                 }
                 summary.append("\(name): \(ok) OK + \(aborted) ABORTED")
             }
-            print("     quiesce (of \(n) in flight): " + summary.joined(separator: "; "))
+            print("     quiesce, \(n) submitted: " + summary.joined(separator: "; "))
         }
     }
 
@@ -197,12 +199,17 @@ struct IsolationChecks {
                 default: throw Harness.Failure(description: "FILL \(k) racing an unmap: status \(f.rawStatus)")
                 }
                 try expectEqual(f.cookie, UInt64(k), "cookie of FILL \(k)")
-                if let i = Self.firstByte(a.pointer + half, half, notEqualTo: want) ?? Self.firstByte(b.pointer, half, notEqualTo: want) {
-                    throw Harness.Failure(description: "FILL \(k) (\(f.status.map { "\($0)" } ?? "?")) racing an unmap: "
-                        + "byte \(i) of a half is not \(want) — written in part")
+                // Its range: the second half of a, the first half of b.
+                for (part, p, range) in [("mapped", a.pointer, half..<chunk), ("unmapped", b.pointer, 0..<half)] {
+                    if let i = Self.firstByte(p + range.lowerBound, range.count, notEqualTo: want) {
+                        throw Harness.Failure(description: "FILL \(k) racing an unmap, status \(f.rawStatus): byte \(range.lowerBound + i) "
+                            + "of its \(part) half is not \(want): written in part")
+                    }
                 }
-                if let i = Self.firstByte(a.pointer, half, notEqualTo: canary) ?? Self.firstByte(b.pointer + half, half, notEqualTo: canary) {
-                    throw Harness.Failure(description: "FILL \(k) wrote byte \(i) outside its range")
+                for (p, range) in [(a.pointer, 0..<half), (b.pointer, half..<chunk)] {
+                    if let i = Self.firstByte(p + range.lowerBound, range.count, notEqualTo: canary) {
+                        throw Harness.Failure(description: "FILL \(k) wrote byte \(range.lowerBound + i) of a mapping outside its range")
+                    }
                 }
             }
             print("     unmap race: \(ok) FILLs OK, \(n - ok) DMA_FAULT, none written in part")
@@ -223,7 +230,7 @@ struct IsolationChecks {
             defer { try? q.setRegister(HDIOVReg.qpCtrl, HDIOVBits.qpReset) }
             try q.submit((0..<ring).map { .nop(cookie: UInt64($0)) })
             let deadline = Date().addingTimeInterval(10)
-            while try q.register(HDIOVReg.cqTail) < ring && Date() < deadline { usleep(1000) }
+            while try q.register(HDIOVReg.cqTail) < UInt32(ring) && Date() < deadline { usleep(1000) }
             // `ring` more in the consumed SQ slots, none reaped: the CQ is full.
             for i in 0..<ring { Descriptor.nop(cookie: UInt64(ring + i)).store(to: q.sq.pointer + i * HDIOVBits.sqeSize) }
             hdiov_mb()
@@ -339,8 +346,8 @@ struct IsolationChecks {
             _ = nops.wait(10)
             var statuses = "none"
             do {
-                statuses = try a.q.wait(count: copies, timeout: 10).map { $0.status.map { "\($0)" } ?? "\($0.rawStatus)" }
-                    .joined(separator: ",")
+                statuses = try a.q.wait(count: copies, timeout: 10)
+                    .map { c in c.status.map { "\($0)" } ?? "\(c.rawStatus)" }.joined(separator: ",")
             } catch {
                 problems.append("A after its userfaultfd closed: \(error)")
             }
@@ -350,9 +357,9 @@ struct IsolationChecks {
                 problems.append("A did not close within 10 s of its userfaultfd closing")
                 stuck.insert(a.uuid)
             }
-            print(String(format: "     tenants: %d B VDEV(s), %d NOPs each: worst %.2f ms; B close worst %.1f ms; "
-                + "A's COPYs: %@; userfaultfd faults seen: %d", threads, perB, nopWorst * 1000, closeWorst * 1000,
-                statuses, faults))
+            print(String(format: "     tenants: %d B VDEV(s), %d NOPs each: worst %.2f ms; B close worst %.1f ms; ",
+                         threads, perB, nopWorst * 1000, closeWorst * 1000)
+                + "A's COPYs: \(statuses); userfaultfd faults seen: \(faults)")
             try expect(problems.isEmpty, problems.joined(separator: "; "))
         }
     }
@@ -363,6 +370,14 @@ struct IsolationChecks {
         bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : bytes % 1024 == 0 ? "\(bytes >> 10) KiB" : "\(bytes) B"
     }
 
+    /// A copy of a buffer's bytes.
+    static func snapshot(_ b: DMABuffer) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: b.size) { out, n in
+            memcpy(out.baseAddress!, b.pointer, b.size)
+            n = b.size
+        }
+    }
+
     /// The first offset where `count` bytes at `p` are not `value`.
     static func firstByte(_ p: UnsafeRawPointer, _ count: Int, notEqualTo value: UInt8) -> Int? {
         (0..<count).first { p.load(fromByteOffset: $0, as: UInt8.self) != value }
@@ -370,7 +385,7 @@ struct IsolationChecks {
 
     /// The first offset where memory at `p` differs from `snapshot`.
     static func firstDifference(_ snapshot: [UInt8], _ p: UnsafeRawPointer) -> Int? {
-        guard snapshot.withUnsafeBytes({ memcmp($0.baseAddress, p, $0.count) }) != 0 else { return nil }
+        guard snapshot.withUnsafeBytes({ memcmp($0.baseAddress!, p, $0.count) }) != 0 else { return nil }
         return snapshot.indices.first { snapshot[$0] != p.load(fromByteOffset: $0, as: UInt8.self) }
     }
 

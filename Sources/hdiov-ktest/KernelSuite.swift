@@ -143,6 +143,7 @@ struct KernelSuite {
         VFIOChecks(suite: self, uuid: device, type: fixed).run()
         DataPathChecks(suite: self, uuid: device, type: fixed).run()
         InterruptChecks(suite: self, uuid: device, type: fixed).run()
+        IsolationChecks(suite: self, uuid: device, type: fixed).run()
         if withMdevctl { mdevctlChecks(device, fixed) }
         if withQemu { qemuChecks(device) }
         harness.check("remove returns queue pairs and PASID") {
