@@ -31,7 +31,7 @@ final class BenchVDEV {
             throw error
         }
         do {
-            doorbellSize = 4096
+            doorbellSize = HDIOVBits.doorbellPage
             doorbells = try dev.map(try dev.regionInfo(.bar2), size: doorbellSize)
             src = try dev.mapDMA(size: bufferSize, iova: Self.srcIOVA)
             dst = try dev.mapDMA(size: bufferSize, iova: Self.dstIOVA)

@@ -25,10 +25,10 @@ extension GuestBench {
             defer {
                 // DMA unmapped before the container closes: its fd number gets reused.
                 if let qp { qp.sq.unmap(); qp.cq.unmap() }
-                if let doorbells { munmap(doorbells, 4096) }
+                if let doorbells { munmap(doorbells, HDIOVBits.doorbellPage) }
                 dev.close()
             }
-            doorbells = try dev.map(try dev.regionInfo(.bar2), size: 4096)
+            doorbells = try dev.map(try dev.regionInfo(.bar2), size: HDIOVBits.doorbellPage)
             qp = try QueuePair(device: dev, index: 0, ringSize: ringSize, sqIOVA: 0x1000_0000, cqIOVA: 0x2000_0000,
                                doorbells: doorbells)
             let t3 = Self.now()

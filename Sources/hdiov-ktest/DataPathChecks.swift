@@ -44,7 +44,7 @@ struct DataPathChecks {
             dev = d
             src = try d.mapDMA(size: Self.bufSize, iova: Self.srcIOVA)
             dst = try d.mapDMA(size: Self.bufSize, iova: Self.dstIOVA)
-            doorbells = try d.map(try d.regionInfo(.bar2), size: qps * 4096)
+            doorbells = try d.map(try d.regionInfo(.bar2), size: qps * HDIOVBits.doorbellPage)
             qp0 = try QueuePair(device: d, index: 0, ringSize: 64, sqIOVA: Self.sqIOVA(0), cqIOVA: Self.cqIOVA(0),
                                 doorbells: doorbells)
             let c = try qp0!.run([.nop(cookie: 0xfeed)])
@@ -55,7 +55,7 @@ struct DataPathChecks {
         }
         guard let dev, let src, let dst, let qp0, let doorbells else { dev?.close(); return }
         defer {
-            munmap(doorbells, qps * 4096)
+            munmap(doorbells, qps * HDIOVBits.doorbellPage)
             dev.close()
         }
         var rng = SystemRandomNumberGenerator()

@@ -28,13 +28,13 @@ struct VFIOChecks {
             try expectEqual(try dev.regionInfo(.config).size, 256, "config size")
             try expectEqual(try dev.regionInfo(.bar0).size, 0x10000, "BAR0 size")
             let bar2 = try dev.regionInfo(.bar2)
-            var pow2: UInt64 = 4096
-            while pow2 < UInt64(qps) * 4096 { pow2 <<= 1 }
+            var pow2 = UInt64(HDIOVBits.doorbellPage)
+            while pow2 < UInt64(qps * HDIOVBits.doorbellPage) { pow2 <<= 1 }
             try expectEqual(bar2.size, pow2, "BAR2 size")
             try expect(bar2.mappable && bar2.readable && bar2.writable, "BAR2 flags \(bar2.flags)")
             try expectEqual(bar2.sparseAreaCount, 1, "sparse areas")
             try expectEqual(bar2.sparseArea?.offset ?? 99, 0, "sparse offset")
-            try expectEqual(bar2.sparseArea?.size ?? 0, UInt64(qps) * 4096, "sparse size")
+            try expectEqual(bar2.sparseArea?.size ?? 0, UInt64(qps * HDIOVBits.doorbellPage), "sparse size")
             for r in [VFIORegion.bar1, .bar3, .bar4, .bar5, .rom, .vga] {
                 try expectEqual(try dev.regionInfo(r).size, 0, "region \(r) size")
             }
@@ -100,16 +100,16 @@ struct VFIOChecks {
         }
         harness.check("VFIO: doorbell pages mmap'd, seen through the trapped path") {
             let bar2 = try dev.regionInfo(.bar2)
-            let size = qps * 4096
+            let size = qps * HDIOVBits.doorbellPage
             let p = try dev.map(bar2, size: size)
             defer { munmap(p, size) }
-            let last = UInt64(qps - 1) * 4096
+            let last = UInt64((qps - 1) * HDIOVBits.doorbellPage)
             p.storeBytes(of: UInt32(7).littleEndian, toByteOffset: Int(last), as: UInt32.self)
             try expectEqual(try dev.read32(bar2, at: last), 7, "SQ_TAIL written through mmap")
             try dev.write32(bar2, at: last + 4, 5)
             try expectEqual(p.load(fromByteOffset: Int(last) + 4, as: UInt32.self), 5, "CQ_HEAD written through pwrite")
             do {
-                _ = try dev.map(bar2, offset: UInt64(size), size: 4096)
+                _ = try dev.map(bar2, offset: UInt64(size), size: HDIOVBits.doorbellPage)
                 throw Harness.Failure(description: "mmap past the doorbell pages succeeded")
             } catch let e as VFIOError {
                 try expectEqual(e.errno, EINVAL, "mmap past the doorbell pages")
