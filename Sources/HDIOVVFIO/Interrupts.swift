@@ -80,3 +80,18 @@ extension VFIODevice {
         try write16(cfg, at: PCIConfig.command, on ? cmd | PCIConfig.commandBusMaster : cmd & ~PCIConfig.commandBusMaster)
     }
 }
+
+/// Interrupts counted on an eventfd within a moment: until `expected` have arrived (at most
+/// 1 s), or for 50 ms when none is expected. The engine signals just after it writes the
+/// completions, so a check gives it that long.
+public func eventfdCount(_ fd: Int32, expected: UInt64 = 0) -> UInt64 {
+    var total: UInt64 = 0
+    let deadline = Date().addingTimeInterval(expected == 0 ? 0.05 : 1)
+    repeat {
+        var v: UInt64 = 0
+        if hdiov_eventfd_read(fd, &v) == 0 { total += v }
+        if expected > 0 && total >= expected { break }
+        usleep(1000)
+    } while Date() < deadline
+    return total
+}

@@ -203,28 +203,15 @@ struct DataPathChecks {
             defer { try? dev.setEventfds(.msix, fds: Array(repeating: -1, count: 1 + qps)) }
             let q = try QueuePair(device: dev, index: i, ringSize: 16, sqIOVA: Self.sqIOVA(1), cqIOVA: Self.cqIOVA(1),
                                   doorbells: doorbells, irq: true, coalesce: 4)
-            // The engine signals just after it writes the completions: give it a moment,
-            // reading until `expected` arrives (or 1 s passes; 50 ms when expecting none).
-            func count(_ fd: Int32, expected: UInt64 = 0) -> UInt64 {
-                var total: UInt64 = 0
-                let deadline = Date().addingTimeInterval(expected == 0 ? 0.05 : 1)
-                repeat {
-                    var v: UInt64 = 0
-                    if hdiov_eventfd_read(fd, &v) == 0 { total += v }
-                    if expected > 0 && total >= expected { break }
-                    usleep(1000)
-                } while Date() < deadline
-                return total
-            }
             let before = try stats(uuid)["irqs"] ?? 0
             _ = try q.run((0..<8).map { .nop(cookie: UInt64($0), irq: true) })
-            try expectEqual(count(efds[1 + i], expected: 2), 2, "8 completions, coalesce 4: interrupts on vector \(1 + i)")
+            try expectEqual(eventfdCount(efds[1 + i], expected: 2), 2, "8 completions, coalesce 4: interrupts on vector \(1 + i)")
             _ = try q.run([.nop(), .nop()])  // no IRQ flag
-            try expectEqual(count(efds[1 + i]), 0, "no interrupts without the descriptor flag")
+            try expectEqual(eventfdCount(efds[1 + i]), 0, "no interrupts without the descriptor flag")
             try q.setRegister(HDIOVReg.irqCoalesce, 0)
             _ = try q.run((0..<3).map { .nop(cookie: UInt64($0), irq: true) })
-            try expectEqual(count(efds[1 + i], expected: 3), 3, "coalesce 0: one interrupt per completion")
-            for (k, fd) in efds.enumerated() where k != 1 + i { try expectEqual(count(fd), 0, "vector \(k)") }
+            try expectEqual(eventfdCount(efds[1 + i], expected: 3), 3, "coalesce 0: one interrupt per completion")
+            for (k, fd) in efds.enumerated() where k != 1 + i { try expectEqual(eventfdCount(fd), 0, "vector \(k)") }
             try expectEqual((try stats(uuid)["irqs"] ?? 0) - before, 5, "stats irqs")
             // INTx when the QP's vector has no trigger.
             try dev.setEventfds(.msix, fds: Array(repeating: -1, count: 1 + qps))
@@ -233,7 +220,7 @@ struct DataPathChecks {
             try dev.setEventfds(.intx, fds: [intx])
             try dev.unmaskINTx()
             _ = try q.run([.nop(irq: true)])
-            try expectEqual(count(intx, expected: 1), 1, "INTx fallback")
+            try expectEqual(eventfdCount(intx, expected: 1), 1, "INTx fallback")
             try q.setRegister(HDIOVReg.qpCtrl, HDIOVBits.qpReset)
         }
         harness.check("data path: NEED_KICK after idle polls, KICK restarts the QP; trapped SQ_TAIL too") {

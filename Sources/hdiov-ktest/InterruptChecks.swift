@@ -15,20 +15,6 @@ struct InterruptChecks {
     var harness: Harness { suite.harness }
     var qps: Int { type.initialQueuePairs }
 
-    /// What `fd` counts within a moment: until `expected` arrived (at most 1 s), or 50 ms
-    /// when none is expected. The engine signals just after it writes the completions.
-    func events(_ fd: Int32, expected: UInt64 = 0) -> UInt64 {
-        var total: UInt64 = 0
-        let deadline = Date().addingTimeInterval(expected == 0 ? 0.05 : 1)
-        repeat {
-            var v: UInt64 = 0
-            if hdiov_eventfd_read(fd, &v) == 0 { total += v }
-            if expected > 0 && total >= expected { break }
-            usleep(1000)
-        } while Date() < deadline
-        return total
-    }
-
     /// Wait (at most 1 s) for `vector`'s PBA bit: it is set once the engine publishes.
     func waitPending(_ dev: VFIODevice, _ vector: Int) throws -> Bool {
         let deadline = Date().addingTimeInterval(1)
@@ -70,21 +56,21 @@ struct InterruptChecks {
             try dev.setEventfds(.msix, fds: efds)
             defer { try? dev.disableIRQ(.msix) }
             _ = try q.run([.nop(irq: true)])
-            try expectEqual(events(efds[vector], expected: 1), 1, "unmasked: one interrupt")
+            try expectEqual(eventfdCount(efds[vector], expected: 1), 1, "unmasked: one interrupt")
             try expect(!(try dev.msixPending(vector)), "PBA bit set for a delivered interrupt")
             try dev.setMSIXVectorMask(vector, masked: true)
             _ = try q.run([.nop(cookie: 1, irq: true)])
             try expect(try waitPending(dev, vector), "PBA bit of the masked vector \(vector) not set")
-            try expectEqual(events(efds[vector]), 0, "masked vector: no interrupt")
+            try expectEqual(eventfdCount(efds[vector]), 0, "masked vector: no interrupt")
             for k in 0..<(1 + qps) where k != vector {
                 try expect(!(try dev.msixPending(k)), "PBA bit of vector \(k)")
             }
             try dev.write32(try dev.regionInfo(.bar0), at: HDIOVReg.msixPBA, 0)
             try expect(try dev.msixPending(vector), "the PBA is read-only")
             try dev.setMSIXVectorMask(vector, masked: false)
-            try expectEqual(events(efds[vector], expected: 1), 1, "unmasking delivers the pending interrupt")
+            try expectEqual(eventfdCount(efds[vector], expected: 1), 1, "unmasking delivers the pending interrupt")
             try expect(!(try dev.msixPending(vector)), "PBA bit still set after the unmask")
-            try expectEqual(events(efds[vector]), 0, "delivered once")
+            try expectEqual(eventfdCount(efds[vector]), 0, "delivered once")
         }
         harness.check("interrupts: the MSI-X function mask holds vectors back; clearing it delivers") {
             try dev.setEventfds(.msix, fds: efds)
@@ -95,16 +81,16 @@ struct InterruptChecks {
             try dev.setMSIXFunctionMask(true)
             _ = try q.run([.nop(cookie: 2, irq: true), .nop(cookie: 3, irq: true)])
             try expect(try waitPending(dev, vector), "PBA bit not set under the function mask")
-            try expectEqual(events(efds[vector]), 0, "function masked: no interrupt")
+            try expectEqual(eventfdCount(efds[vector]), 0, "function masked: no interrupt")
             // An entry unmask does not override the function mask.
             try dev.setMSIXVectorMask(vector, masked: false)
-            try expectEqual(events(efds[vector]), 0, "entry unmasked, function still masked: no interrupt")
+            try expectEqual(eventfdCount(efds[vector]), 0, "entry unmasked, function still masked: no interrupt")
             try expect(try dev.msixPending(vector), "PBA bit cleared while the function is masked")
             try dev.setMSIXFunctionMask(false)
-            try expectEqual(events(efds[vector], expected: 1), 1, "clearing the function mask delivers (once)")
+            try expectEqual(eventfdCount(efds[vector], expected: 1), 1, "clearing the function mask delivers (once)")
             try expect(!(try dev.msixPending(vector)), "PBA bit still set after the function unmask")
             _ = try q.run([.nop(cookie: 4, irq: true)])
-            try expectEqual(events(efds[vector], expected: 1), 1, "unmasked again: interrupts flow")
+            try expectEqual(eventfdCount(efds[vector], expected: 1), 1, "unmasked again: interrupts flow")
         }
         harness.check("interrupts: INTx and MSI-X are never armed at once (EINVAL, nothing changes)") {
             let intx = hdiov_eventfd()
@@ -121,8 +107,8 @@ struct InterruptChecks {
                 try dev.setEventfds(.msix, start: UInt32(vector), fds: [efds[vector]])
             }
             _ = try q.run([.nop(cookie: 5, irq: true)])
-            try expectEqual(events(intx, expected: 1), 1, "INTx still armed after the refusal")
-            for (k, fd) in efds.enumerated() { try expectEqual(events(fd), 0, "MSI-X vector \(k) not armed") }
+            try expectEqual(eventfdCount(intx, expected: 1), 1, "INTx still armed after the refusal")
+            for (k, fd) in efds.enumerated() { try expectEqual(eventfdCount(fd), 0, "MSI-X vector \(k) not armed") }
             try dev.setEventfds(.msix, fds: Array(repeating: -1, count: 1 + qps))  // clearing: allowed
             try dev.disableIRQ(.msix)
             // MSI-X armed: arming INTx is refused and leaves MSI-X as it was.
@@ -130,8 +116,8 @@ struct InterruptChecks {
             try dev.setEventfds(.msix, fds: efds)
             try expectEINVAL("INTx trigger while MSI-X is armed") { try dev.setEventfds(.intx, fds: [intx]) }
             _ = try q.run([.nop(cookie: 6, irq: true)])
-            try expectEqual(events(efds[vector], expected: 1), 1, "MSI-X still armed after the refusal")
-            try expectEqual(events(intx), 0, "INTx not armed")
+            try expectEqual(eventfdCount(efds[vector], expected: 1), 1, "MSI-X still armed after the refusal")
+            try expectEqual(eventfdCount(intx), 0, "INTx not armed")
             // Disabling either is always allowed.
             try dev.disableIRQ(.intx)
             try dev.setEventfds(.intx, fds: [-1])
