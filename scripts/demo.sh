@@ -15,5 +15,5 @@ echo "== hdiov generate (specs/default.yaml -> kmod/)" >&2
 "$hdiov" generate --out "$PWD/kmod"
 echo "== hdiov build --kernel $kernel" >&2
 ko=$("$hdiov" build --kernel "$kernel")
-echo "== hdiov vm run --kernel $kernel (Debian's kernel under QEMU, host root read-only)" >&2
+echo "== hdiov vm run --kernel $kernel (Debian's kernel under QEMU; the host's root read-only under a RAM layer)" >&2
 exec "$hdiov" vm run --kernel "$kernel" -- bash "$PWD/scripts/demo-guest.sh" "$hdiov" "$ko"
