@@ -53,7 +53,7 @@ if ! swift build --build-tests >"$log/build.log" 2>&1; then
 fi
 hdiov=$top/.build/debug/hdiov
 
-# The debug kernel takes 12-27 minutes to build the first time; the embedded machine runs on one
+# The debug kernel takes about 37 minutes to build the first time; the embedded machine runs on one
 # host thread (single-threaded TCG), so build it (niced) on the other core while the suites run.
 debug_kernel=${HDIOV_DEBUG_KERNEL:-1}
 if [ "$debug_kernel" = 1 ] && dpkg-query -W -f='${Status}' linux-source-6.12 2>/dev/null | grep -q 'install ok installed'; then
