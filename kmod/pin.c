@@ -68,11 +68,22 @@ bool hdiov_pins_get(struct hdiov_vdev *v, u64 iova, u32 len, bool write,
 	return true;
 }
 
+/* Unpin @npages pages from @iova, in calls VFIO takes (at most 512 pages). */
+static void hdiov_unpin_run(struct hdiov_vdev *v, u64 iova, unsigned int npages)
+{
+	unsigned int n;
+
+	for (; npages; npages -= n, iova += (u64)n << PAGE_SHIFT) {
+		n = min_t(unsigned int, npages, VFIO_PIN_PAGES_MAX_ENTRIES);
+		vfio_unpin_pages(&v->vdev, iova, n);
+	}
+}
+
 static void hdiov_ring_free(struct hdiov_vdev *v, struct hdiov_ring *r)
 {
 	if (r->vaddr)
 		vunmap(r->vaddr);
-	vfio_unpin_pages(&v->vdev, r->iova, r->npages);
+	hdiov_unpin_run(v, r->iova, r->npages);
 	kfree(r);
 }
 
@@ -82,6 +93,7 @@ static struct hdiov_ring *hdiov_ring_map(struct hdiov_vdev *v, u64 iova,
 {
 	u64 first = iova & PAGE_MASK;
 	unsigned int npages = DIV_ROUND_UP(iova + size - first, PAGE_SIZE);
+	unsigned int done, n;
 	struct hdiov_ring *r;
 	int ret;
 
@@ -90,12 +102,18 @@ static struct hdiov_ring *hdiov_ring_map(struct hdiov_vdev *v, u64 iova,
 	r = kzalloc(struct_size(r, pages, npages), GFP_KERNEL);
 	if (!r)
 		return ERR_PTR(-ENOMEM);
-	ret = vfio_pin_pages(&v->vdev, first, npages, prot, r->pages);
-	if (ret != npages) {
-		if (ret > 0)
-			vfio_unpin_pages(&v->vdev, first, ret);
-		kfree(r);
-		return ERR_PTR(ret < 0 ? ret : -EFAULT);
+	/* A ring of MAX_RING entries may be more pages than one call pins. */
+	for (done = 0; done < npages; done += ret) {
+		n = min_t(unsigned int, npages - done, VFIO_PIN_PAGES_MAX_ENTRIES);
+		ret = vfio_pin_pages(&v->vdev, first + ((u64)done << PAGE_SHIFT),
+				     n, prot, r->pages + done);
+		if (ret != n) {
+			if (ret > 0)
+				done += ret;
+			hdiov_unpin_run(v, first, done);
+			kfree(r);
+			return ERR_PTR(ret < 0 ? ret : -EFAULT);
+		}
 	}
 	r->iova = first;
 	r->npages = npages;
