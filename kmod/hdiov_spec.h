@@ -9,6 +9,7 @@
 #include "hdiov_abi.h"
 
 #define HDIOV_SPEC_NAME		"default.yaml"
+#define HDIOV_SPEC_MODULE	"hdiov"
 #define HDIOV_SPEC_HASH		"6dadab1ae3458399"
 #define HDIOV_SPEC_DESCRIPTION	"HD-IOV software-defined mediated device"
 #define HDIOV_SPEC_MODULE_VERSION	"1.0"

@@ -10,12 +10,24 @@ public enum OutputDirectory {
     }
 
     /// Files in `directory` that the generator owns: everything it would write, plus
-    /// any other regular file that is not a build product.
+    /// any other regular file that is not a build product. Paths are relative, and
+    /// subdirectories (the guest driver's `guest/`) are included.
     static func ownedFiles(in directory: String) -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         let buildProducts = [".o", ".ko", ".mod", ".mod.c", ".cmd", ".order", ".symvers", ".a"]
-        return names.filter { name in
-            !name.hasPrefix(".") && !buildProducts.contains(where: { name.hasSuffix($0) })
+        return relativeFiles(in: directory).filter { path in
+            !buildProducts.contains(where: { path.hasSuffix($0) })
+        }
+    }
+
+    /// Regular files under `directory`, relative, hidden names (and what is under them) skipped.
+    static func relativeFiles(in directory: String, prefix: String = "") -> [String] {
+        let fm = FileManager.default
+        let names = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        return names.flatMap { name -> [String] in
+            let path = (directory as NSString).appendingPathComponent(name)
+            var isDirectory: ObjCBool = false
+            guard fm.fileExists(atPath: path, isDirectory: &isDirectory) else { return [] }
+            return isDirectory.boolValue ? relativeFiles(in: path, prefix: prefix + name + "/") : [prefix + name]
         }
     }
 
@@ -46,6 +58,7 @@ public enum OutputDirectory {
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
             for file in files {
                 let target = dir.appendingPathComponent(file.path)
+                try fm.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
                 if (try? String(contentsOf: target, encoding: .utf8)) == file.contents { continue }
                 try Data(file.contents.utf8).write(to: target, options: .atomic)
             }

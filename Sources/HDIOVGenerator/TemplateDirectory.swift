@@ -4,7 +4,7 @@ import Foundation
 /// hand-written sources they are generated beside (kept once, in the default module's
 /// directory `kmod/`, and copied as they are into any other output directory).
 public enum TemplateDirectory {
-    /// Every file of `directory` (non-recursive; hidden files skipped).
+    /// Every file under `directory` (relative paths; hidden files skipped).
     public static func load(_ directory: String) throws -> [TemplateSource] {
         try load(names: names(in: directory, what: "template directory", hint: "pass --templates DIR"), in: directory)
     }
@@ -21,7 +21,8 @@ public enum TemplateDirectory {
 
     private static func names(in directory: String, what: String, hint: String) throws -> [String] {
         do {
-            return try FileManager.default.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") }.sorted()
+            _ = try FileManager.default.contentsOfDirectory(atPath: directory)
+            return OutputDirectory.relativeFiles(in: directory)
         } catch {
             throw GeneratorError(description: "\(directory): cannot read the \(what) (\(error.localizedDescription)); \(hint)")
         }

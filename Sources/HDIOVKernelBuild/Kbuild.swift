@@ -64,7 +64,10 @@ public struct Kbuild: Sendable {
         throw Failure(description: "\(path): no `obj-m := <module>.o` line")
     }
 
-    static func syncSources(from source: String, to destination: String) throws {
+    /// Copy a module's sources (Kbuild, Makefile, *.c, *.h) into a build directory, leaving
+    /// unchanged files alone. The guest driver builds in `<host build>/guest` and includes
+    /// the host's headers from `..`: its build syncs the host sources there first.
+    public static func syncSources(from source: String, to destination: String) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: destination, withIntermediateDirectories: true)
         let names = try fm.contentsOfDirectory(atPath: source).filter { name in

@@ -36,6 +36,9 @@ struct BuildCommand: ParsableCommand {
     @Flag(help: "Also run checkpatch.pl --strict over the sources and fail on its findings.")
     var checkpatch = false
 
+    @Flag(help: "Build the guest driver (guest/ of the module sources: what a VM runs for a VDEV) instead of the host module.")
+    var guest = false
+
     @Flag(help: "Print only the module's path.")
     var quiet = false
 
@@ -43,13 +46,13 @@ struct BuildCommand: ParsableCommand {
         let paths = ProjectPaths()
         let result = try buildModule(
             paths: paths, kernel: kernel, kdir: kdir, source: source ?? paths.kmod,
-            buildDir: buildDir, sparse: sparse, quiet: quiet)
+            buildDir: buildDir, guest: guest, sparse: sparse, quiet: quiet)
         var failed = !result.findings.isEmpty
         for finding in result.findings { printError(finding) }
         if checkpatch {
             let tool = try Checkpatch.fromLinuxSource(
                 cacheDirectory: KernelCache.defaultRoot(environment: ProcessInfo.processInfo.environment) + "/checkpatch")
-            let src = source ?? paths.kmod
+            let src = (source ?? paths.kmod) + (guest ? "/guest" : "")
             let files = try FileManager.default.contentsOfDirectory(atPath: src)
                 .filter { $0.hasSuffix(".c") || $0.hasSuffix(".h") }.sorted()
                 .map { (src as NSString).appendingPathComponent($0) }
@@ -69,7 +72,7 @@ struct BuildCommand: ParsableCommand {
 /// Resolve the kernel build directory and build the module there.
 func buildModule(
     paths: ProjectPaths, kernel: KernelChoice?, kdir: String?, source: String,
-    buildDir: String? = nil, sparse: Bool, quiet: Bool
+    buildDir: String? = nil, guest: Bool = false, sparse: Bool, quiet: Bool
 ) throws -> Kbuild.Result {
     let directory: String
     if let kdir {
@@ -86,11 +89,17 @@ func buildModule(
             throw ValidationError("no headers for the running kernel \(release) at \(directory); use --kernel 6.1|6.12 or --kdir DIR")
         }
     }
-    let module = try Kbuild.moduleName(inSource: source)
     let kbuild = Kbuild(kernelDirectory: directory)
     let release = kbuild.release ?? "unknown"
+    let hostBuild = buildDir ?? paths.moduleBuild(release: release)
+    let moduleSource = guest ? source + "/guest" : source
+    let module = try Kbuild.moduleName(inSource: moduleSource)
+    if guest {
+        // The guest driver includes the host module's headers (hdiov_abi.h, hdiov_spec.h) from `..`.
+        try Kbuild.syncSources(from: source, to: hostBuild)
+    }
     if !quiet { printError("hdiov build: \(module).ko for \(release) (\(directory))") }
     return try kbuild.build(
-        source: source, buildDirectory: buildDir ?? paths.moduleBuild(release: release), moduleName: module,
+        source: moduleSource, buildDirectory: guest ? hostBuild + "/guest" : hostBuild, moduleName: module,
         sparse: sparse)
 }

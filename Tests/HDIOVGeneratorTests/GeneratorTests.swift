@@ -72,24 +72,31 @@ func everySpecRendersItsTypesAndConstants(specFile: String) throws {
 }
 
 @Test func templatesHoldOnlyWhatTheSpecChangesAndEveryHandWrittenFileIsKeptOnce() throws {
-    let templates = try FileManager.default.contentsOfDirectory(atPath: "\(repoRoot)/Templates/kmod")
+    let templates = OutputDirectory.relativeFiles(in: "\(repoRoot)/Templates/kmod")
     #expect(templates.allSatisfy { $0.hasSuffix(".mustache") }, "\(templates)")
+    #expect(templates.contains("guest/Kbuild.mustache"), "\(templates)")
     let set = try TemplateDirectory.load(templates: "\(repoRoot)/Templates/kmod", sources: "\(repoRoot)/kmod")
     let handWritten = set.filter { !$0.isMustache }.map(\.path)
     #expect(handWritten.contains("engine.c") && handWritten.contains("hdiov_abi.h"))
-    #expect(!handWritten.contains("hdiov_spec.h") && !handWritten.contains("Kbuild"), "\(handWritten)")
+    // The guest driver's sources live apart from the host module's, in guest/.
+    #expect(handWritten.contains("guest/dma.c") && handWritten.contains("guest/crc.c"), "\(handWritten)")
+    #expect(!handWritten.contains("hdiov_spec.h") && !handWritten.contains("Kbuild")
+            && !handWritten.contains("guest/Kbuild"), "\(handWritten)")
 }
 
 @Test func aSpecElsewhereYieldsACompleteModuleTree() throws {
     let files = try render("qat-4xxx.yaml")
     let names = Set(files.map(\.path))
-    for name in ["Kbuild", "Makefile", "hdiov_spec.h", "spec.c", "hdiov.h", "hdiov_abi.h", "engine.c", "vdev.c", "main.c"] {
+    for name in ["Kbuild", "Makefile", "hdiov_spec.h", "spec.c", "hdiov.h", "hdiov_abi.h", "engine.c", "vdev.c", "main.c",
+                 "guest/Kbuild", "guest/main.c", "guest/ring.c"] {
         #expect(names.contains(name), "\(name) missing")
     }
     let header = try #require(files.first { $0.path == "hdiov_spec.h" }?.contents)
     let spec = try SpecParser.load(path: "\(repoRoot)/specs/qat-4xxx.yaml")
     #expect(header.contains("#define HDIOV_SPEC_HASH\t\t\"\(spec.fingerprint)\"\n"))
     #expect(header.contains("#define HDIOV_SPEC_NAME\t\t\"qat-4xxx.yaml\"\n"))
+    let guestKbuild = try #require(files.first { $0.path == "guest/Kbuild" }?.contents)
+    #expect(guestKbuild.contains("obj-m := \(spec.module)_guest.o\n"), "\(guestKbuild)")
 }
 
 @Test func theSpecHashFollowsTheModelNotTheText() throws {
