@@ -19,11 +19,14 @@ if [ -z "$binary" ]; then
 fi
 share=$prefix/share/hdiov
 install -D -m 0755 "$binary" "$prefix/bin/hdiov"
-install -d "$share/Templates/kmod" "$share/kmod" "$share/specs" "$prefix/share/doc/hdiov"
-install -m 0644 Templates/kmod/*.mustache "$share/Templates/kmod/"
-for f in kmod/*; do
-  case "$f" in *.o|*.ko|*.mod|*.mod.c|*.cmd|*.order|*.symvers|*.a) continue ;; esac
-  [ -f "$f" ] && install -m 0644 "$f" "$share/kmod/"
+install -d "$share/Templates/kmod/guest" "$share/kmod/guest" "$share/specs" "$prefix/share/doc/hdiov"
+# Host module at the top, the guest driver in guest/ (templates and sources alike).
+for dir in "" guest/; do
+  install -m 0644 Templates/kmod/$dir*.mustache "$share/Templates/kmod/$dir"
+  for f in kmod/$dir*; do
+    case "$f" in *.o|*.ko|*.mod|*.mod.c|*.cmd|*.order|*.symvers|*.a) continue ;; esac
+    [ -f "$f" ] && install -m 0644 "$f" "$share/kmod/$dir"
+  done
 done
 install -m 0644 specs/*.yaml "$share/specs/"
 install -m 0644 docs/hdiov-device.md docs/cli-json.md docs/cli-exit-codes.md docs/device-manager.md "$prefix/share/doc/hdiov/"
