@@ -23,6 +23,7 @@
 #include <linux/pci.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
+#include <linux/workqueue.h>
 
 #include "hdiov_spec.h"
 
@@ -76,6 +77,8 @@ struct hdg_qp {
 	unsigned int vector;		/* MSI-X vector index */
 	struct tasklet_struct tasklet;
 	struct hdg_chan chan;
+	u32 wd_head;			/* cq_head at the last watchdog look */
+	unsigned int wd_idle;		/* watchdog looks without progress */
 	atomic64_t irqs;
 	atomic64_t kicks;
 };
@@ -92,6 +95,9 @@ struct hdg_dev {
 	struct hdg_qp *qps;
 	struct dma_device dma;
 	bool dma_registered;
+	struct delayed_work watchdog;	/* stalled QPs, lost interrupts */
+	ktime_t probed;			/* probe start, for the first completion */
+	atomic_t first_done;
 	/* crc32c: the list of devices that serve it, and users in flight */
 	struct list_head crc_node;
 	atomic_t crc_users;
@@ -104,6 +110,7 @@ int hdg_qp_start(struct hdg_dev *hd, struct hdg_qp *qp, unsigned int index,
 		 u32 size);
 void hdg_qp_stop(struct hdg_qp *qp);
 void hdg_qp_free(struct hdg_qp *qp);
+bool hdg_qp_watch(struct hdg_qp *qp, unsigned int limit);
 int hdg_qp_queue(struct hdg_qp *qp, struct hdg_job *job);
 bool hdg_qp_unqueue(struct hdg_qp *qp, struct hdg_job *job);
 irqreturn_t hdg_qp_irq(int irq, void *data);

@@ -24,6 +24,34 @@ static unsigned int max_channels;
 module_param(max_channels, uint, 0444);
 MODULE_PARM_DESC(max_channels, "queue pairs to run per device (default 0: all)");
 
+static unsigned int qp_timeout = 30;
+module_param(qp_timeout, uint, 0444);
+MODULE_PARM_DESC(qp_timeout, "seconds a QP may hold work without completing any before it is stopped and its work fails (default 30, 0: never)");
+
+#define HDG_WATCH_PERIOD	HZ
+
+static void hdg_watchdog(struct work_struct *work)
+{
+	struct hdg_dev *hd = container_of(to_delayed_work(work), struct hdg_dev,
+					  watchdog);
+	unsigned int i;
+
+	for (i = 0; i < hd->nr_used; i++) {
+		struct hdg_qp *qp = &hd->qps[i];
+
+		if (!qp_timeout || !hdg_qp_watch(qp, qp_timeout))
+			continue;
+		dev_err(&hd->pdev->dev,
+			"QP %u: no completion for %u s (QP_STATUS %#x, SQ_HEAD %u, CQ_TAIL %u); stopping it, its work fails\n",
+			i, qp_timeout,
+			hdg_rd(hd, hdg_qp_reg(i, HDIOV_QP_STATUS)),
+			hdg_rd(hd, hdg_qp_reg(i, HDIOV_QP_SQ_HEAD)),
+			hdg_rd(hd, hdg_qp_reg(i, HDIOV_QP_CQ_TAIL)));
+		hdg_qp_stop(qp);
+	}
+	schedule_delayed_work(&hd->watchdog, HDG_WATCH_PERIOD);
+}
+
 static irqreturn_t hdg_dev_irq(int irq, void *data)
 {
 	struct hdg_dev *hd = data;
@@ -138,7 +166,9 @@ static int hdg_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (!hd)
 		return -ENOMEM;
 	hd->pdev = pdev;
+	hd->probed = ktime_get();
 	INIT_LIST_HEAD(&hd->crc_node);
+	INIT_DELAYED_WORK(&hd->watchdog, hdg_watchdog);
 
 	ret = pci_enable_device(pdev);
 	if (ret)
@@ -195,6 +225,7 @@ static int hdg_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_start;
 	}
 	pci_set_drvdata(pdev, hd);
+	schedule_delayed_work(&hd->watchdog, HDG_WATCH_PERIOD);
 	/* crc32c is extra: the channels work without it. */
 	hdg_crc_add(hd);
 	dev_info(dev, "HD-IOV %u.%u: %u of %u queue pairs as DMA channels, ring %u, MAX_XFER %u, CAPS %#x\n",
@@ -232,6 +263,7 @@ static void hdg_remove(struct pci_dev *pdev)
 	struct hdg_dev *hd = pci_get_drvdata(pdev);
 
 	hdg_crc_remove(hd);
+	cancel_delayed_work_sync(&hd->watchdog);
 	/* Every job completes (ABORTED if the device had not done it). */
 	hdg_stop_qps(hd, hd->nr_used);
 	hdg_crc_wait(hd);

@@ -143,9 +143,14 @@ static void hdg_qp_reap(struct hdg_qp *qp, struct list_head *done)
 		writel(qp->cq_head, qp->db + HDIOV_DB_CQ_HEAD);
 }
 
-static void hdg_complete_list(struct list_head *done)
+static void hdg_complete_list(struct hdg_qp *qp, struct list_head *done)
 {
+	struct hdg_dev *hd = qp->hd;
 	struct hdg_job *job, *tmp;
+
+	if (!list_empty(done) && !atomic_xchg(&hd->first_done, 1))
+		dev_info(&hd->pdev->dev, "first completion %lld us after probe began\n",
+			 ktime_us_delta(ktime_get(), hd->probed));
 
 	list_for_each_entry_safe(job, tmp, done, node) {
 		list_del_init(&job->node);
@@ -166,7 +171,7 @@ static void hdg_qp_tasklet(struct tasklet_struct *t)
 		hdg_qp_push(qp);
 	}
 	spin_unlock_irqrestore(&qp->lock, flags);
-	hdg_complete_list(&done);
+	hdg_complete_list(qp, &done);
 }
 
 irqreturn_t hdg_qp_irq(int irq, void *data)
@@ -277,7 +282,32 @@ void hdg_qp_stop(struct hdg_qp *qp)
 		list_move_tail(&job->node, &done);
 	}
 	spin_unlock_irqrestore(&qp->lock, flags);
-	hdg_complete_list(&done);
+	hdg_complete_list(qp, &done);
+}
+
+/**
+ * hdg_qp_watch - one watchdog look at a QP
+ * @qp: the queue pair
+ * @limit: looks in a row without a completion before the QP is given up
+ *
+ * Also looks at the CQ (a lost interrupt costs one look, not a hang).
+ * Return: true when the QP has work and made no progress for @limit looks.
+ */
+bool hdg_qp_watch(struct hdg_qp *qp, unsigned int limit)
+{
+	unsigned long flags;
+	bool stalled = false;
+
+	spin_lock_irqsave(&qp->lock, flags);
+	if (qp->dead || qp->cq_head == qp->sq_tail || qp->cq_head != qp->wd_head)
+		qp->wd_idle = 0;
+	else
+		stalled = ++qp->wd_idle >= limit;
+	qp->wd_head = qp->cq_head;
+	spin_unlock_irqrestore(&qp->lock, flags);
+	if (!stalled)
+		tasklet_schedule(&qp->tasklet);
+	return stalled;
 }
 
 /* Free the rings of a stopped (or never enabled) QP. */
