@@ -68,6 +68,30 @@ ops=$(since "$m" | grep -c "cycles/operation")
 [ "$ops" -ge 1 ] || fail "tcrypt did not exercise crc32c-$module: $(since "$m" | tail -5)"
 say "tcrypt: $ops ahash speed tests on crc32c-$module"
 
+# Removal under load: the function goes away while dmatest runs on it (what the guest sees
+# when the host removes the VDEV: QEMU unplugs it); then it comes back and works again.
+dev=$(ls -d /sys/bus/pci/drivers/"$name"/0000:* | head -1)
+bdf=${dev##*/}
+m=$(mark)
+insmod "$dmatest_ko" iterations=0 timeout=2000 || fail "insmod $dmatest_ko"
+echo 0 > /sys/module/dmatest/parameters/dmatest
+echo "" > /sys/module/dmatest/parameters/channel
+echo 1 > /sys/module/dmatest/parameters/run
+sleep 3
+echo 1 > "/sys/bus/pci/devices/$bdf/remove" || fail "removing $bdf"
+say "removed $bdf while dmatest ran on it"
+echo 0 > /sys/module/dmatest/parameters/run
+rmmod dmatest || fail "rmmod dmatest after the removal"
+echo 1 > /sys/bus/pci/rescan
+[ -e "/sys/bus/pci/drivers/$name/$bdf" ] || fail "$bdf not bound again after rescan"
+chans=$(ls /sys/class/dma | wc -l)
+insmod "$dmatest_ko" iterations=100 timeout=20000 run=1 || fail "insmod $dmatest_ko after rescan"
+cat /sys/module/dmatest/parameters/wait >/dev/null
+runs=$(since "$m" | grep "summary" | grep -c " 100 tests, 0 failures")
+[ "$runs" -ge "$chans" ] || fail "after rescan: $runs of $chans channels passed 100 tests"
+rmmod dmatest
+say "bound again after rescan: $chans channel(s) x 100 tests, 0 failures"
+
 rmmod "$name" || fail "rmmod $name"
 t1=$(date +%s%N)
 bad=$(since "$start" | grep -E "WARNING|BUG|Oops|general protection|Call Trace|$name.*(error|failed)")
