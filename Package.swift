@@ -57,6 +57,7 @@ let package = Package(
         // Runs the built `hdiov` binary against mock trees.
         .testTarget(name: "HDIOVCLITests", dependencies: []),
         .testTarget(name: "HDIOVMachineTests", dependencies: ["HDIOVMachine"]),
+        .testTarget(name: "HDIOVBenchTests", dependencies: ["HDIOVBench"]),
         .testTarget(name: "HDIOVConformanceTests", dependencies: ["HDIOVConformance", "HDIOVMock", "HDIOVSpec", "HDIOVSysfs"],
                     exclude: ["golden"]),
     ]
