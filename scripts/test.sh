@@ -89,6 +89,12 @@ st=$?
 result "hdiov-ktest refuses a module generated from another spec (modinfo hdiov_spec_hash)" $?
 "$hdiov" build --kernel 6.1 --checkpatch --quiet >"$log/checkpatch.log" 2>&1
 result "checkpatch.pl --strict clean" $?
+for k in 6.1 6.12; do
+  "$hdiov" build --kernel "$k" --guest --sparse --checkpatch --quiet >"$log/guest-build-$k.log" 2>&1
+  st=$?
+  [ "$st" -eq 0 ] || cat "$log/guest-build-$k.log"
+  result "guest driver builds for $k with W=1 and sparse, checkpatch --strict clean" "$st"
+done
 for s in specs/*.yaml; do
   out=$log/gen-$(basename "$s" .yaml)
   if "$hdiov" generate --spec "$s" --out "$out" >/dev/null 2>&1 &&
