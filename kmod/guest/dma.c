@@ -145,7 +145,8 @@ static struct hdg_desc *hdg_desc_get(struct hdg_chan *c, u8 op, size_t len,
 	unsigned long lflags;
 	size_t nr;
 
-	if (op != HDIOV_OP_NOP && !len)
+	/* A stopped QP (device removed, failed) takes no work: clients back off. */
+	if ((op != HDIOV_OP_NOP && !len) || READ_ONCE(c->qp->dead))
 		return NULL;
 	nr = op == HDIOV_OP_NOP ? 1 : DIV_ROUND_UP(len, hd->max_xfer);
 	if (nr > c->qp->size)
