@@ -8,7 +8,13 @@
  *
  * Locking, in the only order it is ever taken:
  *   hdiov_engine.lock  ->  hdiov_vdev.lock  ->  hdiov_parent.lock
+ *   hdiov_vdev.mig.lock  ->  hdiov_vdev.lock
  * hdiov_engine.lock (engine.c) protects an engine thread's VDEV list.
+ * hdiov_vdev.mig.lock (mig.c) protects the VFIO migration state and its
+ * files; it is taken before hdiov_vdev.lock and never under a lock of ours,
+ * only in the VDEV's own VFIO_DEVICE_FEATURE and VFIO_DEVICE_RESET ioctls and
+ * its close. A migration file's lock (mig.c) is a leaf, held only around
+ * copies between kernel buffers.
  * hdiov_vdev.lock protects the VDEV's register file, queue pairs, doorbell
  * area, interrupt triggers, pin cache and open state. hdiov_parent.lock
  * protects the parent's queue-pair pool, PASID space and VDEV count. Neither
@@ -134,6 +140,16 @@ struct hdiov_pin_req {
 };
 
 struct hdiov_engine;
+struct hdiov_mig_file;
+
+/* VFIO migration (mig.c), under hdiov_vdev.mig_lock. */
+struct hdiov_mig {
+	struct mutex lock;			/* hdiov_vdev.mig_lock */
+	enum vfio_device_mig_state state;
+	bool held;				/* the engine is held off */
+	struct hdiov_mig_file *saving;
+	struct hdiov_mig_file *resuming;
+};
 
 struct hdiov_stats {
 	atomic64_t submitted;
@@ -183,6 +199,7 @@ struct hdiov_vdev {
 	struct list_head unpin;		/* rings to unpin, by the worker */
 	bool pin_rings;			/* an enabled QP waits for its rings */
 	bool dma_stopped;		/* Bus Master cleared after being set */
+	struct hdiov_mig mig;		/* own lock: mig.lock, before vdev.lock */
 };
 
 static inline struct hdiov_vdev *to_hdiov_vdev(struct vfio_device *vdev)
@@ -261,6 +278,12 @@ void hdiov_pin_done(struct hdiov_vdev *v);
 bool hdiov_pins_get(struct hdiov_vdev *v, u64 iova, u32 len, bool write,
 		    struct page **pages);
 void hdiov_vdev_dma_unmap(struct vfio_device *vdev, u64 iova, u64 length);
+
+/* mig.c */
+void hdiov_mig_init(struct hdiov_vdev *v);
+void hdiov_mig_destroy(struct hdiov_vdev *v);
+void hdiov_mig_close(struct hdiov_vdev *v);
+void hdiov_mig_reset(struct hdiov_vdev *v);
 
 /* engine.c */
 int hdiov_engines_start(void);

@@ -110,6 +110,7 @@ static int hdiov_vdev_init(struct vfio_device *vdev)
 	v->type = &hdiov_type_descs[mdev->type - p->types];
 	v->weight = HDIOV_WEIGHT_DEFAULT;
 	v->pasid = -1;
+	hdiov_mig_init(v);
 
 	ret = hdiov_qp_set_alloc(&set, v->type->qps);
 	if (ret)
@@ -181,6 +182,7 @@ static void hdiov_vdev_release(struct vfio_device *vdev)
 	struct hdiov_vdev *v = to_hdiov_vdev(vdev);
 
 	hdiov_vdev_put_resources(v);
+	hdiov_mig_destroy(v);
 	mutex_destroy(&v->lock);
 #ifndef HDIOV_HAVE_CORE_FREE
 	vfio_free_device(vdev);
@@ -339,6 +341,7 @@ static void hdiov_vdev_close(struct vfio_device *vdev)
 	struct hdiov_vdev *v = to_hdiov_vdev(vdev);
 
 	hdiov_engine_detach(v);
+	hdiov_mig_close(v);
 	hdiov_pins_release(v);
 	mutex_lock(&v->lock);
 	v->open = false;
@@ -900,6 +903,7 @@ static long hdiov_vdev_ioctl(struct vfio_device *vdev, unsigned int cmd,
 		hdiov_engine_quiesce(v, -1);
 		hdiov_regs_reset(v);
 		mutex_unlock(&v->lock);
+		hdiov_mig_reset(v);
 		return 0;
 	default:
 		return -ENOTTY;

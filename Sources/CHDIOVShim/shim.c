@@ -214,6 +214,121 @@ int hdiov_vfio_dma_unmap(int container, uint64_t iova, uint64_t size)
 	return ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) < 0 ? fail() : 0;
 }
 
+/* VFIO_DEVICE_FEATURE with @size bytes of payload after the header. */
+static int hdiov_feature(int device, uint32_t flags, void *data, size_t size)
+{
+	uint64_t buf[(sizeof(struct vfio_device_feature) + 64) / 8] = { 0 };
+	struct vfio_device_feature *f = (void *)buf;
+
+	if (size > 64)
+		return -EINVAL;
+	f->argsz = sizeof(*f) + size;
+	f->flags = flags;
+	memcpy(f->data, data, size);
+	if (ioctl(device, VFIO_DEVICE_FEATURE, f) < 0)
+		return fail();
+	memcpy(data, f->data, size);
+	return 0;
+}
+
+int hdiov_vfio_mig_flags(int device, uint64_t *flags)
+{
+	struct vfio_device_feature_migration m = { 0 };
+	int ret = hdiov_feature(device, VFIO_DEVICE_FEATURE_GET |
+				VFIO_DEVICE_FEATURE_MIGRATION, &m, sizeof(m));
+
+	*flags = m.flags;
+	return ret;
+}
+
+int hdiov_vfio_mig_set_state(int device, uint32_t state, int *data_fd)
+{
+	struct vfio_device_feature_mig_state m = { .device_state = state };
+	int ret = hdiov_feature(device, VFIO_DEVICE_FEATURE_SET |
+				VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &m,
+				sizeof(m));
+
+	*data_fd = ret ? -1 : m.data_fd;
+	return ret;
+}
+
+int hdiov_vfio_mig_get_state(int device, uint32_t *state)
+{
+	struct vfio_device_feature_mig_state m = { 0 };
+	int ret = hdiov_feature(device, VFIO_DEVICE_FEATURE_GET |
+				VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, &m,
+				sizeof(m));
+
+	*state = m.device_state;
+	return ret;
+}
+
+int hdiov_vfio_mig_data_size(int device, uint64_t *size)
+{
+	uint64_t length = 0;	/* struct vfio_device_feature_mig_data_size */
+	int ret = hdiov_feature(device, VFIO_DEVICE_FEATURE_GET | 9, &length,
+				sizeof(length));
+
+	*size = length;
+	return ret;
+}
+
+int hdiov_vfio_mig_precopy_info(int data_fd, uint64_t *initial, uint64_t *dirty)
+{
+	struct {
+		uint32_t argsz;
+		uint32_t flags;
+		uint64_t initial_bytes;
+		uint64_t dirty_bytes;
+	} info = { .argsz = sizeof(info) };
+
+	/* VFIO_MIG_GET_PRECOPY_INFO */
+	if (ioctl(data_fd, _IO(VFIO_TYPE, VFIO_BASE + 21), &info) < 0)
+		return fail();
+	*initial = info.initial_bytes;
+	*dirty = info.dirty_bytes;
+	return 0;
+}
+
+static int hdiov_dirty(int container, uint32_t flags)
+{
+	struct vfio_iommu_type1_dirty_bitmap d = {
+		.argsz = sizeof(d),
+		.flags = flags,
+	};
+
+	return ioctl(container, VFIO_IOMMU_DIRTY_PAGES, &d) < 0 ? fail() : 0;
+}
+
+int hdiov_vfio_dirty_start(int container)
+{
+	return hdiov_dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_START);
+}
+
+int hdiov_vfio_dirty_stop(int container)
+{
+	return hdiov_dirty(container, VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP);
+}
+
+int hdiov_vfio_dirty_bitmap(int container, uint64_t iova, uint64_t size,
+			    uint64_t pgsize, uint64_t *bitmap,
+			    uint64_t bitmap_bytes)
+{
+	uint64_t buf[(sizeof(struct vfio_iommu_type1_dirty_bitmap) +
+		      sizeof(struct vfio_iommu_type1_dirty_bitmap_get)) / 8 + 1] = { 0 };
+	struct vfio_iommu_type1_dirty_bitmap *d = (void *)buf;
+	struct vfio_iommu_type1_dirty_bitmap_get *r = (void *)d->data;
+
+	d->argsz = sizeof(*d) + sizeof(*r);
+	d->flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+	r->iova = iova;
+	r->size = size;
+	r->bitmap.pgsize = pgsize;
+	r->bitmap.size = bitmap_bytes;
+	r->bitmap.data = (void *)bitmap;
+	return ioctl(container, VFIO_IOMMU_DIRTY_PAGES, d) < 0 ? fail() : 0;
+}
+
 int hdiov_vfio_raw_ioctl(int fd, unsigned long request, void *arg)
 {
 	int ret = ioctl(fd, request, arg);

@@ -166,6 +166,7 @@ struct KernelSuite {
         DataPathChecks(suite: self, uuid: device, type: fixed).run()
         InterruptChecks(suite: self, uuid: device, type: fixed).run()
         IsolationChecks(suite: self, uuid: device, type: fixed).run()
+        MigrationChecks(suite: self, type: fixed).run()
         if withMdevctl { mdevctlChecks(device, fixed) }
         if withQemu { qemuChecks(device) }
         harness.check("remove returns queue pairs and PASID") {

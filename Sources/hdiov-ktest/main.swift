@@ -14,6 +14,7 @@ var fuzzOperations: Int?
 var fuzzSeed: UInt64 = 1
 var churnCycles: Int?
 var conformanceGolden: String?
+var only: String?
 var args = CommandLine.arguments.dropFirst()
 while let arg = args.popFirst() {
     switch arg {
@@ -25,9 +26,10 @@ while let arg = args.popFirst() {
     case "--fuzz": fuzzOperations = args.popFirst().flatMap { Int($0) }
     case "--churn": churnCycles = args.popFirst().flatMap { Int($0) }
     case "--conformance": conformanceGolden = args.popFirst()
+    case "--only": only = args.popFirst()
     case "--seed": fuzzSeed = args.popFirst().flatMap { UInt64($0) } ?? 1
     default:
-        FileHandle.standardError.write(Data("usage: hdiov-ktest --module M.ko --spec S.yaml [--label L] [--no-qemu] [--no-mdevctl] [--fuzz N | --churn N | --conformance GOLDEN] [--seed S]\n".utf8))
+        FileHandle.standardError.write(Data("usage: hdiov-ktest --module M.ko --spec S.yaml [--label L] [--no-qemu] [--no-mdevctl] [--fuzz N | --churn N | --conformance GOLDEN | --only migration] [--seed S]\n".utf8))
         exit(2)
     }
 }
@@ -65,6 +67,8 @@ if let conformanceGolden {
     ConformanceChecks(suite: suite, golden: conformanceGolden, specPath: specPath).run()
 } else if let churnCycles {
     ChurnChecks(suite: suite, cycles: churnCycles, workers: 4, seed: fuzzSeed).run()
+} else if only == "migration" {
+    MigrationChecks.alone(suite)
 } else if let fuzzOperations {
     Fuzzer(suite: suite, seed: fuzzSeed, operations: fuzzOperations).run()
 } else {
