@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "HDIOVSysfsTests", dependencies: ["HDIOVSysfs", "HDIOVMock", "HDIOVSpec", "HDIOVEvents"]),
         // Runs the built `hdiov` binary against mock trees.
         .testTarget(name: "HDIOVCLITests", dependencies: []),
-        .testTarget(name: "HDIOVMachineTests", dependencies: ["HDIOVMachine"]),
+        .testTarget(name: "HDIOVMachineTests", dependencies: ["HDIOVMachine", "HDIOVKernelBuild"]),
         .testTarget(name: "HDIOVBenchTests", dependencies: ["HDIOVBench"]),
         .testTarget(name: "HDIOVConformanceTests", dependencies: ["HDIOVConformance", "HDIOVMock", "HDIOVSpec", "HDIOVSysfs"],
                     exclude: ["golden"]),

@@ -7,6 +7,8 @@ packages=(
   qemu-system-x86 busybox-static kmod cpio xz-utils udev
   libkmod-dev libudev-dev mdevctl
   linux-source-6.1 sparse libelf-dev pahole bc make gcc perl
+  # linux-source-6.12: `hdiov vm sample` (dmatest, mtty) for 6.12; pciutils: lspci in the (nested) guests
+  linux-source-6.12 pciutils
 )
 missing=()
 for p in "${packages[@]}"; do

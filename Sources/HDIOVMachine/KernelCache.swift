@@ -82,6 +82,15 @@ public struct KernelCache: Sendable {
            let listsAt = Self.aptListsChanged(), recordedAt > listsAt {
             return r
         }
+        // Inside the embedded machine (a nested guest started from the outer one) there is no
+        // network, and the cache is the host's, filled by the run that booted us: take the
+        // recorded answer when its kernel is there, without asking apt.
+        if let r = recorded(choice),
+           Self.trustRecordWithoutApt(environment: ProcessInfo.processInfo.environment,
+                                      cached: FileManager.default.isDirectory(kernelDir(r.release))
+                                          && FileManager.default.isDirectory(headersRoot(r.release))) {
+            return r
+        }
         do {
             let r = try resolveWithApt(choice)
             try? record(r, for: choice)
@@ -101,6 +110,12 @@ public struct KernelCache: Sendable {
             }
             throw error
         }
+    }
+
+    /// Whether a recorded lookup is used as it is, apt not asked: inside the embedded machine
+    /// (`HDIOV_VM=1`, set for every guest command) when the recorded kernel is in the cache.
+    static func trustRecordWithoutApt(environment: [String: String], cached: Bool) -> Bool {
+        environment["HDIOV_VM"] == "1" && cached
     }
 
     func resolveWithApt(_ choice: KernelChoice) throws -> ResolvedKernel {

@@ -8,7 +8,7 @@ struct BenchGroup: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, run in the embedded machine against the real kernel.",
-        subcommands: [BenchSuiteCommand.self, BenchDatapathCommand.self, BenchSriovCommand.self, BenchGuestCommand.self]
+        subcommands: [BenchSuiteCommand.self, BenchDatapathCommand.self, BenchSriovCommand.self, BenchVMCommand.self, BenchGuestCommand.self]
     )
 }
 
@@ -22,13 +22,13 @@ struct BenchSuiteCommand: ParsableCommand {
         commandName: "suite",
         abstract: "Lifecycle latency vs mtty, scale to thousands of VDEVs, memory per VDEV, device init time, data path; writes BENCHMARKS.md.",
         discussion: """
-            Builds the module and the kernel's own mtty sample (from linux-source-6.1), boots \
+            Builds the module and the kernel's own mtty sample (from linux-source-6.1 or 6.12), boots \
             the embedded machine, measures there, and writes BENCHMARKS.md with PNG plots \
             (gnuplot) beside it in docs/bench/.
             """
     )
 
-    @Option(help: "Kernel to run on: 6.1 or 6.12 (mtty comes from linux-source-6.1).")
+    @Option(help: "Kernel to run on: 6.1 or 6.12 (mtty comes from the matching linux-source).")
     var kernel: KernelChoice = .v6_1
 
     @Option(help: "Live VDEVs to reach in the scale test.")
@@ -63,7 +63,8 @@ struct BenchSuiteCommand: ParsableCommand {
         ).module
         let cache = KernelCache(progress: progress)
         let prepared = try cache.prepare(kernel)
-        let mtty = try MttySample.build(headers: prepared.headersDir, cache: cache.root + "/mtty/" + prepared.release)
+        // samples/vfio-mdev/mtty.c of the kernel's own linux-source (KernelSample, cached under the kernel cache).
+        let mtty = try KernelSample.mtty.build(headers: prepared.headersDir, cacheRoot: cache.root)
         progress("modules: \(ours), \(mtty)")
         let loadBefore = Self.hostLoad()
         let exe = selfExecutable()
@@ -94,7 +95,7 @@ struct BenchSuiteCommand: ParsableCommand {
             }
         }
         // Sections other bench commands generate (the SR-IOV analogue needs its own machine).
-        let appendix = ["sriov.md"].compactMap { try? String(contentsOfFile: plotDir + "/" + $0, encoding: .utf8) }
+        let appendix = ["sriov.md", "vm.md"].compactMap { try? String(contentsOfFile: plotDir + "/" + $0, encoding: .utf8) }
         try Data(writer.markdown(plots: plots, appendix: appendix).utf8).write(
             to: URL(fileURLWithPath: outPath), options: .atomic)
         try Data(((try? JSONEncoder.pretty.encode(report)) ?? Data())).write(
@@ -157,25 +158,6 @@ func captureOutput(_ executable: String, _ arguments: [String], input: String? =
         throw ValidationError("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
     }
     return String(decoding: data, as: UTF8.self)
-}
-
-/// The kernel's samples/vfio-mdev/mtty.c from Debian's linux-source-6.1, built out of tree.
-enum MttySample {
-    static func build(headers: String, cache: String, tarball: String = "/usr/src/linux-source-6.1.tar.xz") throws -> String {
-        let src = cache + "/src"
-        let file = src + "/mtty.c"
-        if !FileManager.default.fileExists(atPath: file) {
-            guard FileManager.default.fileExists(atPath: tarball) else {
-                throw ValidationError("\(tarball) is missing: apt-get install linux-source-6.1")
-            }
-            try FileManager.default.createDirectory(atPath: src, withIntermediateDirectories: true)
-            _ = try captureOutput("/bin/tar", ["-xJf", tarball, "-C", src, "--strip-components=3",
-                                               "linux-source-6.1/samples/vfio-mdev/mtty.c"])
-        }
-        try Data("obj-m := mtty.o\n".utf8).write(to: URL(fileURLWithPath: src + "/Kbuild"))
-        let result = try Kbuild(kernelDirectory: headers).build(source: src, buildDirectory: cache + "/build", moduleName: "mtty")
-        return result.module
-    }
 }
 
 struct BenchGuestCommand: ParsableCommand {

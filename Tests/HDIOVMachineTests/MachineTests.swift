@@ -224,7 +224,7 @@ import Testing
     #expect(value(after: "-append").first?.contains("quiet loglevel=3") == true)
     #expect(value(after: "-virtfs") == [
         "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-        "local,path=/tmp/run,,1,mount_tag=hdiovrun,security_model=none",
+        "local,path=/tmp/run,,1,mount_tag=hdiovrun,security_model=none,multidevs=remap",
     ])
     #expect(value(after: "-chardev") == ["stdio,id=console,signal=off"])
     #expect(value(after: "-serial") == ["chardev:console"])
