@@ -94,7 +94,9 @@ say "bound again after rescan: $chans channel(s) x 100 tests, 0 failures"
 
 rmmod "$name" || fail "rmmod $name"
 t1=$(date +%s%N)
-bad=$(since "$start" | grep -E "WARNING|BUG|Oops|general protection|Call Trace|$name.*(error|failed)")
+# (Loading an unsigned out-of-tree module logs "module verification failed": not a finding.)
+bad=$(since "$start" | grep -v "module verification failed" |
+	grep -E "WARNING|BUG|Oops|general protection|Call Trace|$name.*(error|failed)")
 [ -z "$bad" ] || fail "dmesg: $bad"
 say "dmesg clean; $(( (t1 - t0) / 1000000 )) ms from insmod to rmmod"
 say ok
