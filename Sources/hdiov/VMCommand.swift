@@ -66,7 +66,9 @@ struct VMCommand: ParsableCommand {
             through as vfio-pci devices (hdiov vm run --vfio-mdev inside the outer machine); CMD runs in each, \
             in the current directory, its output prefixed [gK] when there are several. Afterwards the VDEVs \
             are removed, the module unloaded and the outer dmesg checked (WARNING, BUG, Oops, general \
-            protection, KASAN, lockdep: printed, and the run fails). Exit status: the first failing guest's.
+            protection, KASAN, lockdep: printed, and the run fails). Exit status: the first failing guest's. \
+            With --nested, --env and --udev apply to the inner guests, --fast-boot is on for them, and \
+            --memory, --cpus, --timeout, --dmesg, --qemu-arg, --append and --machine to the outer machine.
             Example: hdiov vm run --kernel 6.1 --nested --host-module "$(hdiov build --kernel 6.1 --quiet)" -- lspci -nn
             """
         )
@@ -108,7 +110,7 @@ struct VMCommand: ParsableCommand {
         var timeout: Double?
 
         @Option(name: .long, help: ArgumentHelp(
-            "Guest memory in MiB (default 2048; with --nested 1024 + inner memory + 128 per inner guest).", valueName: "MiB"))
+            "Guest memory in MiB (default 2048; with --nested 1024 + inner memory + 192 per inner guest).", valueName: "MiB"))
         var memory: Int?
 
         @Option(name: .long, help: "Guest CPUs (default 2; with --nested one more than the inner guests, at least 2).")
