@@ -65,20 +65,12 @@ struct BenchSriovCommand: ParsableCommand {
     func run() throws {
         if guest {
             let result = try measureInGuest()
-            print(Self.begin)
-            print(String(decoding: try JSONEncoder.pretty.encode(result), as: UTF8.self))
-            print(Self.end)
+            try printGuestResult(result, between: Self.begin, and: Self.end)
             return
         }
         var result = try fromHost()
         result.machine = BenchSuiteCommand.machineDescription() + "; " + result.machine
-        if !noWrite {
-            let dir = outDir ?? ProjectPaths().root + "/docs/bench"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try JSONEncoder.pretty.encode(result).write(to: URL(fileURLWithPath: dir + "/sriov.json"), options: .atomic)
-            try Data(result.markdown().utf8).write(to: URL(fileURLWithPath: dir + "/sriov.md"), options: .atomic)
-            printError("hdiov bench: wrote \(dir)/sriov.json and \(dir)/sriov.md")
-        }
+        if !noWrite { try writeBenchResult(result, markdown: result.markdown(), name: "sriov", outDir: outDir) }
         if json {
             print(String(decoding: try JSONEncoder.pretty.encode(result), as: UTF8.self))
         } else {

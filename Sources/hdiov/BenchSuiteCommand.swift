@@ -138,6 +138,24 @@ func runGuest<T: Decodable>(_ args: [String], between beginMarker: String, and e
     return try JSONDecoder().decode(type, from: Data(output[begin.upperBound..<end.lowerBound].utf8))
 }
 
+/// A guest measurement's result for the host to pick up: its JSON between two marker lines
+/// (read back by `runGuest`).
+func printGuestResult<T: Encodable>(_ result: T, between begin: String, and end: String) throws {
+    print(begin)
+    print(String(decoding: try JSONEncoder.pretty.encode(result), as: UTF8.self))
+    print(end)
+}
+
+/// Write a bench result as `<name>.json` and `<name>.md` into `outDir` (default: docs/bench of
+/// this checkout), where `bench suite` finds the markdown for BENCHMARKS.md.
+func writeBenchResult<T: Encodable>(_ result: T, markdown: String, name: String, outDir: String?) throws {
+    let dir = outDir ?? ProjectPaths().root + "/docs/bench"
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    try JSONEncoder.pretty.encode(result).write(to: URL(fileURLWithPath: dir + "/\(name).json"), options: .atomic)
+    try Data(markdown.utf8).write(to: URL(fileURLWithPath: dir + "/\(name).md"), options: .atomic)
+    printError("hdiov bench: wrote \(dir)/\(name).json and \(dir)/\(name).md")
+}
+
 /// Run a program, returning its standard output; fails on a non-zero exit.
 func captureOutput(_ executable: String, _ arguments: [String], input: String? = nil) throws -> String {
     let process = Process()
@@ -184,9 +202,7 @@ struct BenchGuestCommand: ParsableCommand {
                 listCommands: [("hdiov", "\(exe) list --json >/dev/null"), ("mdevctl", "mdevctl list >/dev/null")],
                 log: { printError("hdiov bench: \($0)") })
         }
-        print(BenchMarkers.begin)
-        print(String(decoding: try JSONEncoder.pretty.encode(report), as: UTF8.self))
-        print(BenchMarkers.end)
+        try printGuestResult(report, between: BenchMarkers.begin, and: BenchMarkers.end)
     }
 }
 

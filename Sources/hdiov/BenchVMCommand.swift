@@ -68,20 +68,12 @@ struct BenchVMCommand: ParsableCommand {
             let result = try NestedBench.measure(
                 guestDriver: guestDriver!, dmatest: dmatest!, sizes: sizeList, transfers: transfers,
                 log: { printError("hdiov bench: \($0)") })
-            print(Self.begin)
-            print(String(decoding: try JSONEncoder.pretty.encode(result), as: UTF8.self))
-            print(Self.end)
+            try printGuestResult(result, between: Self.begin, and: Self.end)
             return
         }
         var result = try fromHost()
         result.machine = BenchSuiteCommand.machineDescription() + "; " + result.machine
-        if !noWrite {
-            let dir = outDir ?? ProjectPaths().root + "/docs/bench"
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try JSONEncoder.pretty.encode(result).write(to: URL(fileURLWithPath: dir + "/vm.json"), options: .atomic)
-            try Data(result.markdown().utf8).write(to: URL(fileURLWithPath: dir + "/vm.md"), options: .atomic)
-            printError("hdiov bench: wrote \(dir)/vm.json and \(dir)/vm.md")
-        }
+        if !noWrite { try writeBenchResult(result, markdown: result.markdown(), name: "vm", outDir: outDir) }
         print(result.markdown())
     }
 
