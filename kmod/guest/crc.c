@@ -42,7 +42,8 @@ struct hdg_crc_req {
 	struct ahash_request *req;
 	u32 value;		/* device chain value: ~register */
 	bool final;		/* write the digest when the data is done */
-	int nents;		/* entries mapped (dma_map_sg) */
+	int map_nents;		/* entries given to dma_map_sg */
+	int nents;		/* entries it mapped, not yet sent */
 	struct scatterlist *sg;	/* current mapped entry */
 	unsigned int sg_off;	/* bytes of it already sent */
 	unsigned int left;	/* bytes of the request not yet sent */
@@ -110,8 +111,7 @@ static void hdg_crc_finish(struct hdg_crc_req *rc, int err)
 {
 	struct ahash_request *req = rc->req;
 
-	dma_unmap_sg(&rc->hd->pdev->dev, req->src,
-		     sg_nents_for_len(req->src, req->nbytes), DMA_TO_DEVICE);
+	dma_unmap_sg(&rc->hd->pdev->dev, req->src, rc->map_nents, DMA_TO_DEVICE);
 	hdg_crc_put_dev(rc->hd);
 	if (!err && rc->final)
 		put_unaligned_le32(rc->value, req->result);
@@ -153,6 +153,7 @@ static int hdg_crc_update_common(struct ahash_request *req, bool final)
 		return -ENODEV;
 	rc->req = req;
 	rc->job.complete = hdg_crc_complete;
+	rc->map_nents = nents;
 	rc->nents = dma_map_sg(&rc->hd->pdev->dev, req->src, nents,
 			       DMA_TO_DEVICE);
 	if (!rc->nents) {
@@ -269,6 +270,11 @@ static struct ahash_alg hdg_crc_alg = {
 	},
 };
 
+static bool hdg_crc_serves(struct hdg_dev *hd)
+{
+	return (hd->caps & HDIOV_CAPS_CRC32C) && crc32c_priority > 0;
+}
+
 /*
  * A device with CRC32C serves the transform; the first such device
  * registers it (and so runs the self-test), module exit unregisters it.
@@ -277,7 +283,7 @@ int hdg_crc_add(struct hdg_dev *hd)
 {
 	int ret = 0;
 
-	if (!(hd->caps & HDIOV_CAPS_CRC32C) || crc32c_priority <= 0)
+	if (!hdg_crc_serves(hd))
 		return 0;
 	init_waitqueue_head(&hd->crc_idle);
 	spin_lock_bh(&hdg_crc_lock);
@@ -301,7 +307,7 @@ int hdg_crc_add(struct hdg_dev *hd)
 /* Stop giving @hd new requests and wait for those it has (QPs stopped). */
 void hdg_crc_remove(struct hdg_dev *hd)
 {
-	if (!(hd->caps & HDIOV_CAPS_CRC32C) || crc32c_priority <= 0)
+	if (!hdg_crc_serves(hd))
 		return;
 	spin_lock_bh(&hdg_crc_lock);
 	list_del_init(&hd->crc_node);
@@ -310,7 +316,7 @@ void hdg_crc_remove(struct hdg_dev *hd)
 
 void hdg_crc_wait(struct hdg_dev *hd)
 {
-	if (!(hd->caps & HDIOV_CAPS_CRC32C) || crc32c_priority <= 0)
+	if (!hdg_crc_serves(hd))
 		return;
 	wait_event(hd->crc_idle, !atomic_read(&hd->crc_users));
 }

@@ -354,7 +354,6 @@ int hdg_dma_register(struct hdg_dev *hd)
 {
 	struct dma_device *dd = &hd->dma;
 	unsigned int i;
-	int ret;
 
 	dma_cap_zero(dd->cap_mask);
 	if (hd->caps & HDIOV_CAPS_COPY) {
@@ -391,11 +390,7 @@ int hdg_dma_register(struct hdg_dev *hd)
 		c->chan.device = dd;
 		list_add_tail(&c->chan.device_node, &dd->channels);
 	}
-	ret = dma_async_device_register(dd);
-	if (ret)
-		return ret;
-	hd->dma_registered = true;
-	return 0;
+	return dma_async_device_register(dd);
 }
 
 /*

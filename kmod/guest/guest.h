@@ -79,8 +79,6 @@ struct hdg_qp {
 	struct hdg_chan chan;
 	u32 wd_head;			/* cq_head at the last watchdog look */
 	unsigned int wd_idle;		/* watchdog looks without progress */
-	atomic64_t irqs;
-	atomic64_t kicks;
 };
 
 struct hdg_dev {
@@ -94,7 +92,6 @@ struct hdg_dev {
 	unsigned int nr_used;		/* QPs this driver runs */
 	struct hdg_qp *qps;
 	struct dma_device dma;
-	bool dma_registered;
 	struct delayed_work watchdog;	/* stalled QPs, lost interrupts */
 	ktime_t probed;			/* probe start, for the first completion */
 	atomic_t first_done;

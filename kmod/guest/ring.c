@@ -51,10 +51,8 @@ static void hdg_qp_push(struct hdg_qp *qp)
 		return;
 	/* writel orders the ring stores before the doorbell. */
 	writel(qp->sq_tail, qp->db + HDIOV_DB_SQ_TAIL);
-	if (readl(qp->db + HDIOV_DB_ENGINE_FLAGS) & HDIOV_DB_NEED_KICK) {
+	if (readl(qp->db + HDIOV_DB_ENGINE_FLAGS) & HDIOV_DB_NEED_KICK)
 		hdg_wr(qp->hd, HDIOV_REG_KICK, qp->index);
-		atomic64_inc(&qp->kicks);
-	}
 }
 
 /**
@@ -178,7 +176,6 @@ irqreturn_t hdg_qp_irq(int irq, void *data)
 {
 	struct hdg_qp *qp = data;
 
-	atomic64_inc(&qp->irqs);
 	tasklet_schedule(&qp->tasklet);
 	return IRQ_HANDLED;
 }
